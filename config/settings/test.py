@@ -1,0 +1,21 @@
+"""Test settings: the real PostgreSQL and Redis (configured or embedded), emails kept in memory."""
+
+from __future__ import annotations
+
+import warnings
+
+from config.settings.base import *  # noqa: F403
+
+DEBUG = False
+MAILERS = mailers("django.core.mail.backends.locmem.EmailBackend")
+# Hashing with Argon2 costs ~50 ms per password; the production hasher is checked by its own test.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Static files are served from the finders in tests (no collectstatic run needed).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")

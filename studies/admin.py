@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from studies.access import scope_for
+from studies.admin_base import SPONSOR_ADMIN, AuditEventAdmin, ScopedAdmin
+from studies.audit import event_model_for
+from studies.models import Arm, Membership, Site, Study, StudySite
+from studies.roles import STAFF_ROLES
+
+
+class ArmInline(admin.TabularInline):
+    """Arms of a study, editable by the study's sponsor administrators (obj is the study)."""
+
+    model = Arm
+    extra = 0
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return scope_for(request.user).has_role_anywhere(STAFF_ROLES)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        scope = scope_for(request.user)
+        if obj is None:
+            return scope.has_role_anywhere(SPONSOR_ADMIN)
+        return scope.has_role(SPONSOR_ADMIN, obj.pk)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return self.has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.has_change_permission(request, obj)
+
+
+@admin.register(Study)
+class StudyAdmin(ScopedAdmin):
+    study_path = ""
+    list_display = [
+        "code",
+        "acronym",
+        "registry_id",
+        "phase",
+        "design",
+        "blinding",
+        "target_enrolment",
+        "status",
+    ]
+    list_filter = ["phase", "design", "blinding", "status"]
+    search_fields = ["code", "acronym", "title", "registry_id"]
+    inlines = [ArmInline]
+
+
+@admin.register(Site)
+class SiteAdmin(ScopedAdmin):
+    list_display = ["institution", "city", "country"]
+    list_filter = ["country"]
+    search_fields = ["institution", "city"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, None)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+
+@admin.register(StudySite)
+class StudySiteAdmin(ScopedAdmin):
+    list_display = [
+        "study",
+        "number",
+        "site",
+        "recruitment_status",
+        "activation_date",
+        "principal_investigator",
+    ]
+    list_filter = ["study", "recruitment_status", "site__country"]
+    search_fields = ["site__institution", "site__city", "number", "principal_investigator"]
+    list_select_related = ["study", "site"]
+    autocomplete_fields = ["site"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(ScopedAdmin):
+    list_display = ["user", "study", "study_site", "role", "blinded", "is_active"]
+    list_filter = ["study", "role", "blinded", "is_active", "study_site__site"]
+    search_fields = ["user__username", "user__last_name", "user__email"]
+    list_select_related = ["user", "study", "study_site__site"]
+
+
+for _model in (Study, Arm, StudySite, Membership):
+    admin.site.register(event_model_for(_model), AuditEventAdmin)

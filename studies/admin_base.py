@@ -1,0 +1,145 @@
+"""Base classes for the sponsor's admin panel: scoped, role-checked, reason-for-change enforced."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import Http404, HttpResponseRedirect
+from django.utils.translation import gettext_lazy as _
+
+from studies.access import scope_for
+from studies.audit import reason_for_change
+from studies.roles import AUDIT_READER_ROLES, STAFF_ROLES, Role
+
+SPONSOR_ADMIN = frozenset({Role.SPONSOR_ADMIN})
+
+
+class ReasonAdminForm(forms.ModelForm):
+    reason = forms.CharField(
+        label=_("Reason for change"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text=_("Required when changing saved data; recorded in the audit trail."),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk and self.has_changed() and not cleaned.get("reason", "").strip():
+            self.add_error("reason", _("Give a reason for changing saved data (audit trail)."))
+        return cleaned
+
+
+class ScopedAdmin(admin.ModelAdmin):
+    """Lists only what the user's memberships open; sponsor administrators write, staff read.
+
+    Subclasses say how to reach the study of an object with ``study_path`` ("" for Study).
+    """
+
+    form = ReasonAdminForm
+    study_path = "study"
+
+    def get_queryset(self, request):
+        return self.model.objects.for_user(request.user)
+
+    def study_id_of(self, obj) -> int:
+        if not self.study_path:
+            return obj.pk
+        target = obj
+        for part in self.study_path.split("__"):
+            target = getattr(target, part)
+        return target.pk
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return scope_for(request.user).has_role_anywhere(STAFF_ROLES)
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request) -> bool:
+        return scope_for(request.user).has_role_anywhere(SPONSOR_ADMIN)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        scope = scope_for(request.user)
+        if obj is None:
+            return scope.has_role_anywhere(SPONSOR_ADMIN)
+        return scope.has_role(SPONSOR_ADMIN, self.study_id_of(obj))
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.has_change_permission(request, obj)
+
+    def get_actions(self, request):
+        # Bulk deletion would bypass the reason for change.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        fields = [f for _name, opts in fieldsets for f in opts["fields"] if f != "reason"]
+        base = [(None, {"fields": fields})]
+        if obj is not None and self.has_change_permission(request, obj):
+            base.append((_("Reason for change"), {"fields": ["reason"]}))
+        return base
+
+    def save_model(self, request, obj, form, change):
+        with reason_for_change(form.cleaned_data.get("reason", "") if change else "created"):
+            super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        with reason_for_change(form.cleaned_data.get("reason", "") if change else "created"):
+            super().save_related(request, form, formsets, change)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if request.method == "POST":
+            reason = request.POST.get("reason", "").strip()
+            if not reason:
+                messages.error(request, _("Give a reason for deleting this record (audit trail)."))
+                return HttpResponseRedirect(request.path)
+            with reason_for_change(reason):
+                return super().delete_view(request, object_id, extra_context)
+        return super().delete_view(request, object_id, extra_context)
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Outside the user's scope looks exactly like not existing: 404, never a hint.
+        raise Http404
+
+
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only list of audit events; rows can be neither added, changed nor deleted."""
+
+    list_display = ["pgh_created_at", "pgh_label", "pgh_obj_id", "acting_user", "reason"]
+    list_filter = ["pgh_label"]
+    search_fields = ["pgh_obj_id"]
+    date_hierarchy = "pgh_created_at"
+    list_select_related = ["pgh_context"]
+    tracked_queryset = None
+
+    def get_queryset(self, request):
+        visible = self.model.pgh_tracked_model.objects.for_user(request.user).values("pk")
+        return super().get_queryset(request).filter(pgh_obj_id__in=visible)
+
+    @admin.display(description=_("user"))
+    def acting_user(self, event) -> str:
+        return str(event.pgh_context.metadata.get("user", "")) if event.pgh_context_id else ""
+
+    @admin.display(description=_("reason for change"))
+    def reason(self, event) -> str:
+        return event.pgh_context.metadata.get("reason", "") if event.pgh_context_id else ""
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return scope_for(request.user).has_role_anywhere(AUDIT_READER_ROLES)
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404

@@ -1,0 +1,31 @@
+"""Request lookups of trial data: 404 for objects outside the user's scope, 403 for read-only."""
+
+from __future__ import annotations
+
+from django.http import Http404
+
+from studies.access import require, scope_for
+from studies.models import Study, StudySite
+from studies.roles import AUDIT_READER_ROLES, STUDY_MANAGER_ROLES
+
+
+def get_study_for_user(user, pk: int) -> Study:
+    study = Study.objects.for_user(user).filter(pk=pk).first()
+    if study is None:
+        raise Http404
+    return study
+
+
+def get_study_site_for_user(user, pk: int, *, write: bool = False) -> StudySite:
+    study_site = (
+        StudySite.objects.for_user(user).select_related("study", "site").filter(pk=pk).first()
+    )
+    if study_site is None:
+        raise Http404
+    if write:
+        require(scope_for(user).has_role(STUDY_MANAGER_ROLES, study_site.study_id))
+    return study_site
+
+
+def require_audit_reader(user, study_id: int, study_site_id: int | None = None) -> None:
+    require(scope_for(user).has_role(AUDIT_READER_ROLES, study_id, study_site_id))

@@ -1,0 +1,121 @@
+"""Create or update the seed trials from studies/seed_data.py; running it twice changes nothing."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pghistory
+from django.core.management.base import BaseCommand
+from django.db import models, transaction
+
+from studies.models import Arm, Site, Study, StudySite
+from studies.seed_data import SEED_TRIALS, SeedTrial
+
+# Our own wording where a registry page gives no title or acronym (see the trial's notes).
+_FALLBACK_NAMES = {
+    "STORM-01-R": ("StORM-01 randomised", None),
+    "ATRA-SBRT": (
+        "SBRT ± ATRA",
+        "Pan-metastases SBRT with or without all-trans retinoic acid (ATRA) against "
+        "radiation-induced lymphopenia in oligometastatic cancer: phase I/II (safety run-in, "
+        "then 1:1 randomisation)",
+    ),
+}
+
+
+def upsert(
+    model: type[models.Model], lookup: dict[str, Any], values: dict[str, Any]
+) -> tuple[models.Model, bool]:
+    """Create the row, or update only the fields that differ (no write, no audit row, if none)."""
+    obj = model.objects.filter(**lookup).first()
+    if obj is None:
+        obj = model(**lookup, **values)
+        obj.full_clean()
+        obj.save()
+        return obj, True
+    changed = [name for name, value in values.items() if getattr(obj, name) != value]
+    if changed:
+        for name in changed:
+            setattr(obj, name, values[name])
+        obj.full_clean()
+        obj.save(update_fields=changed)
+    return obj, bool(changed)
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _find_site(institution: str, city: str, country: str) -> Site:
+    site = Site.objects.filter(
+        institution__iexact=institution, city__iexact=city, country__iexact=country
+    ).first()
+    if site is None:
+        site = Site(institution=institution, city=city, country=country)
+        site.full_clean()
+        site.save()
+    return site
+
+
+def load_trial(trial: SeedTrial) -> Study:
+    acronym, title = _FALLBACK_NAMES.get(trial.code, (None, None))
+    study, _ = upsert(
+        Study,
+        {"code": trial.code},
+        {
+            "acronym": trial.acronym or acronym or trial.code,
+            "title": trial.title or title or trial.condition,
+            "registry_id": trial.registry_id,
+            "other_ids": ", ".join(trial.other_ids),
+            "phase": trial.phase,
+            "design": trial.design,
+            "blinding": trial.blinding,
+            "target_enrolment": trial.target_enrolment,
+            "status": trial.status,
+            "start_date": _date(trial.start_date),
+            "completion_date": _date(trial.completion_date),
+            "sponsor": trial.sponsor,
+            "collaborators": ", ".join(trial.collaborators),
+            "condition": trial.condition,
+            "primary_endpoint": trial.primary_endpoint,
+        },
+    )
+    for arm in trial.arms:
+        upsert(
+            Arm,
+            {"study": study, "code": arm.code},
+            {
+                "name": arm.name,
+                "description": arm.description,
+                "allocation_weight": arm.allocation_weight,
+            },
+        )
+    for number, seed_site in enumerate(trial.sites, start=1):
+        site = _find_site(seed_site.institution, seed_site.city, seed_site.country)
+        upsert(
+            StudySite,
+            {"study": study, "site": site},
+            {
+                "number": f"{number:02d}",
+                "recruitment_status": seed_site.recruitment_status,
+            },
+        )
+    return study
+
+
+class Command(BaseCommand):
+    help = "Create or update the seed trials (studies, arms, sites) from the registry pages."
+
+    def handle(self, *args, **options) -> None:
+        with (
+            transaction.atomic(),
+            pghistory.context(
+                command="load_seed_trials", reason="Seed trials from their registry pages"
+            ),
+        ):
+            for trial in SEED_TRIALS:
+                study = load_trial(trial)
+                self.stdout.write(
+                    f"{study.code}: {study.arms.count()} arms, {study.study_sites.count()} sites"
+                )

@@ -1,0 +1,271 @@
+"""The protocol as configured by the sponsor: studies, arms, sites and who works on them."""
+
+from __future__ import annotations
+
+import pghistory
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from studies.audit import audited
+from studies.querysets import (
+    ArmQuerySet,
+    MembershipQuerySet,
+    SiteQuerySet,
+    StudyQuerySet,
+    StudySiteQuerySet,
+)
+from studies.roles import (
+    ALWAYS_UNBLINDED_ROLES,
+    SITE_ROLES,
+    SPONSOR_ROLES,
+    Role,
+)
+
+
+class RecruitmentStatus(models.TextChoices):
+    """Recruitment status vocabulary of ClinicalTrials.gov, for studies and for sites."""
+
+    NOT_YET_RECRUITING = "NOT_YET_RECRUITING", _("Not yet recruiting")
+    RECRUITING = "RECRUITING", _("Recruiting")
+    ACTIVE_NOT_RECRUITING = "ACTIVE_NOT_RECRUITING", _("Active, not recruiting")
+    SUSPENDED = "SUSPENDED", _("Suspended")
+    COMPLETED = "COMPLETED", _("Completed")
+    TERMINATED = "TERMINATED", _("Terminated")
+    WITHDRAWN = "WITHDRAWN", _("Withdrawn")
+    UNKNOWN = "UNKNOWN", _("Unknown")
+
+
+@audited()
+class Study(models.Model):
+    class Phase(models.TextChoices):
+        PHASE1 = "PHASE1", _("Phase I")
+        PHASE1_2 = "PHASE1_2", _("Phase I/II")
+        PHASE2 = "PHASE2", _("Phase II")
+        PHASE3 = "PHASE3", _("Phase III")
+        NA = "NA", _("Not applicable")
+
+    class Design(models.TextChoices):
+        SINGLE_ARM = "single_arm", _("Single arm")
+        RANDOMISED = "randomised", _("Randomised")
+        RUN_IN_RANDOMISED = "run_in_randomised", _("Phase I/II: safety run-in, then randomised")
+
+    class Blinding(models.TextChoices):
+        OPEN = "open", _("Open label")
+        DOUBLE_BLIND = "double_blind", _("Double-blind")
+
+    code = models.CharField(_("code"), max_length=30, unique=True)
+    acronym = models.CharField(_("acronym"), max_length=60)
+    title = models.TextField(_("title"))
+    registry_id = models.CharField(
+        _("registry identifier"),
+        max_length=20,
+        blank=True,
+        validators=[RegexValidator(r"^NCT\d{8}$", _("Enter an identifier such as NCT04299646."))],
+    )
+    other_ids = models.CharField(_("other identifiers"), max_length=200, blank=True)
+    phase = models.CharField(_("phase"), max_length=10, choices=Phase.choices)
+    design = models.CharField(_("design"), max_length=20, choices=Design.choices)
+    blinding = models.CharField(
+        _("blinding"), max_length=20, choices=Blinding.choices, default=Blinding.OPEN
+    )
+    target_enrolment = models.PositiveIntegerField(
+        _("target enrolment"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=25,
+        choices=RecruitmentStatus.choices,
+        default=RecruitmentStatus.NOT_YET_RECRUITING,
+    )
+    start_date = models.DateField(_("start date"), null=True, blank=True)
+    completion_date = models.DateField(_("completion date"), null=True, blank=True)
+    sponsor = models.CharField(_("sponsor"), max_length=200, blank=True)
+    collaborators = models.CharField(_("collaborators"), max_length=300, blank=True)
+    condition = models.CharField(_("condition"), max_length=200, blank=True)
+    protocol_version = models.CharField(_("protocol version"), max_length=40, blank=True)
+    primary_endpoint = models.TextField(_("primary endpoint"), blank=True)
+
+    objects = StudyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("study")
+        verbose_name_plural = _("studies")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.acronym or self.code
+
+    @property
+    def is_blinded_design(self) -> bool:
+        return self.blinding == self.Blinding.DOUBLE_BLIND
+
+    def clean(self) -> None:
+        if self.start_date and self.completion_date and self.completion_date < self.start_date:
+            raise ValidationError(
+                {"completion_date": _("The completion date cannot be before the start date.")}
+            )
+
+
+@audited()
+class Arm(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="arms")
+    code = models.CharField(_("code"), max_length=20)
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    allocation_weight = models.PositiveSmallIntegerField(
+        _("allocation weight"), default=1, validators=[MinValueValidator(1)]
+    )
+
+    objects = ArmQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("arm")
+        verbose_name_plural = _("arms")
+        ordering = ["study", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "code"], name="arm_code_unique_per_study")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.code} {self.code}"
+
+
+@audited()
+class Site(models.Model):
+    institution = models.CharField(_("institution"), max_length=200)
+    city = models.CharField(_("city"), max_length=100)
+    country = models.CharField(_("country"), max_length=100)
+
+    objects = SiteQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("site")
+        verbose_name_plural = _("sites")
+        ordering = ["country", "city", "institution"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["institution", "city", "country"], name="site_unique_institution_city"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.institution} ({self.city})"
+
+
+@audited()
+class StudySite(models.Model):
+    """A site's participation in one study."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="study_sites")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="study_sites")
+    number = models.CharField(
+        _("site number"),
+        max_length=4,
+        validators=[RegexValidator(r"^\d{2,4}$", _("Use 2 to 4 digits, e.g. 07."))],
+    )
+    recruitment_status = models.CharField(
+        _("recruitment status"),
+        max_length=25,
+        choices=RecruitmentStatus.choices,
+        default=RecruitmentStatus.NOT_YET_RECRUITING,
+    )
+    activation_date = models.DateField(_("activation date"), null=True, blank=True)
+    principal_investigator = models.CharField(
+        _("principal investigator"), max_length=200, blank=True
+    )
+    target_enrolment = models.PositiveIntegerField(
+        _("site target enrolment"), null=True, blank=True
+    )
+
+    objects = StudySiteQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("study site")
+        verbose_name_plural = _("study sites")
+        ordering = ["study", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "number"], name="studysite_number_unique"),
+            models.UniqueConstraint(fields=["study", "site"], name="studysite_site_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.code}-{self.number} {self.site.institution} ({self.site.city})"
+
+
+@audited()
+class Membership(models.Model):
+    """A user's role in a study, at one site or (study_site empty) at all sites of the study."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships"
+    )
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="memberships")
+    study_site = models.ForeignKey(
+        StudySite,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="memberships",
+        verbose_name=_("site"),
+        help_text=_("Leave empty for all sites of the study."),
+    )
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    blinded = models.BooleanField(
+        _("blinded to allocation"),
+        default=True,
+        help_text=_("Blinded users never see a patient's arm or anything that reveals it."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        ordering = ["study", "study_site", "role"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "study", "study_site", "role"],
+                name="membership_unique",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        where = self.study_site.number if self.study_site_id else _("all sites")
+        return f"{self.user} - {self.get_role_display()} - {self.study.code} ({where})"
+
+    @property
+    def all_sites(self) -> bool:
+        return self.study_site_id is None
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.role in SITE_ROLES and self.study_site_id is None:
+            errors["study_site"] = _("This role works at one site: choose the site.")
+        if self.role in SPONSOR_ROLES and self.study_site_id is not None:
+            errors["study_site"] = _("This sponsor role covers all sites: leave the site empty.")
+        if self.study_site_id and self.study_id and self.study_site.study_id != self.study_id:
+            errors["study_site"] = _("This site does not take part in the chosen study.")
+        if self.role in ALWAYS_UNBLINDED_ROLES and self.blinded:
+            errors["blinded"] = _("The radiotherapy planner must be unblinded.")
+        if errors:
+            raise ValidationError(errors)
+
+
+# Accounts are audited too (who was given access, activated, deactivated); never the password.
+UserEvent = pghistory.create_event_model(
+    get_user_model(),
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    exclude=["password", "last_login"],
+    app_label="studies",
+    model_name="UserEvent",
+    abstract=False,
+)

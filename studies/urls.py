@@ -1,0 +1,30 @@
+from django.urls import path
+
+from studies import account_views, views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("studies/<int:study_pk>/", views.study_detail, name="study_detail"),
+    path("sites/<int:site_pk>/", views.study_site_detail, name="study_site_detail"),
+    path("sites/<int:site_pk>/edit/", views.study_site_edit, name="study_site_edit"),
+    path(
+        "history/study/<int:study_pk>/",
+        views.record_history,
+        {"kind": "study"},
+        name="study_history",
+    ),
+    path(
+        "history/site/<int:site_pk>/",
+        views.record_history,
+        {"kind": "site"},
+        name="study_site_history",
+    ),
+    path(
+        "history/patient/<int:patient_pk>/",
+        views.record_history,
+        {"kind": "patient"},
+        name="patient_history",
+    ),
+    path("account/two-factor/setup/", account_views.two_factor_setup, name="two_factor_setup"),
+    path("account/two-factor/verify/", account_views.two_factor_verify, name="two_factor_verify"),
+]

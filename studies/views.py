@@ -1,0 +1,151 @@
+"""Pages of the studies app: home, study, study-site, and the audit history of a record."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Model
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from patients.models import Patient
+from studies.access import scope_for
+from studies.audit import history_for
+from studies.forms import StudySiteForm
+from studies.lookups import (
+    get_study_for_user,
+    get_study_site_for_user,
+    require_audit_reader,
+)
+from studies.models import Membership, Study, StudySite
+from studies.roles import AUDIT_READER_ROLES, STUDY_MANAGER_ROLES
+from studies.services import study_site_update
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """The user's studies, each with its visible sites and enrolment against target."""
+    studies = {s.pk: s for s in Study.objects.for_user(request.user)}
+    sites = (
+        StudySite.objects.for_user(request.user)
+        .select_related("site")
+        .with_enrolment()
+        .order_by("study__code", "number")
+    )
+    rows = []
+    for study_id, group in groupby(sites, key=lambda s: s.study_id):
+        group = list(group)
+        rows.append(
+            {
+                "study": studies[study_id],
+                "sites": group,
+                "enrolled": sum(s.enrolled for s in group),
+            }
+        )
+    return render(request, "studies/home.html", {"rows": rows})
+
+
+@require_GET
+def study_detail(request: HttpRequest, study_pk: int) -> HttpResponse:
+    study = get_study_for_user(request.user, study_pk)
+    sites = list(
+        StudySite.objects.for_user(request.user)
+        .filter(study=study)
+        .select_related("site")
+        .with_enrolment()
+    )
+    scope = scope_for(request.user)
+    return render(
+        request,
+        "studies/study_detail.html",
+        {
+            "study": study,
+            "arms": study.arms.all(),
+            "sites": sites,
+            "enrolled": sum(s.enrolled for s in sites),
+            "my_roles": sorted(scope.roles_at(study.pk)),
+            "can_read_audit": scope.has_role(AUDIT_READER_ROLES, study.pk),
+        },
+    )
+
+
+@require_GET
+def study_site_detail(request: HttpRequest, site_pk: int) -> HttpResponse:
+    study_site = get_study_site_for_user(request.user, site_pk)
+    patients = Patient.objects.for_user(request.user).filter(study_site=study_site)
+    page = Paginator(patients.order_by("subject_id"), 50).get_page(request.GET.get("page"))
+    staff = (
+        Membership.objects.for_user(request.user)
+        .active()
+        .filter(study_site=study_site)
+        .select_related("user")
+        .order_by("role", "user__last_name")
+    )
+    scope = scope_for(request.user)
+    return render(
+        request,
+        "studies/studysite_detail.html",
+        {
+            "study_site": study_site,
+            "page": page,
+            "staff": staff,
+            "can_edit": scope.has_role(STUDY_MANAGER_ROLES, study_site.study_id),
+            "can_read_audit": scope.has_role(
+                AUDIT_READER_ROLES, study_site.study_id, study_site.pk
+            ),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def study_site_edit(request: HttpRequest, site_pk: int) -> HttpResponse:
+    study_site = get_study_site_for_user(request.user, site_pk, write=True)
+    form = StudySiteForm(request.POST or None, instance=study_site)
+    if request.method == "POST" and form.is_valid():
+        data = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        study_site_update(
+            study_site=StudySite.objects.get(pk=study_site.pk),
+            data=data,
+            by=request.user,
+            reason=form.cleaned_data["reason"],
+        )
+        messages.success(request, _("Site details saved."))
+        return redirect("study_site_detail", site_pk=study_site.pk)
+    return render(request, "studies/studysite_form.html", {"form": form, "study_site": study_site})
+
+
+def _history_target(user, kind: str, pk: int) -> tuple[Model, int, int | None]:
+    """The object whose history is asked for, if the user can see it: (obj, study, site)."""
+    if kind == "study":
+        study = get_study_for_user(user, pk)
+        return study, study.pk, None
+    if kind == "site":
+        study_site = get_study_site_for_user(user, pk)
+        return study_site, study_site.study_id, study_site.pk
+    if kind == "patient":
+        patient = Patient.objects.for_user(user).select_related("study_site").filter(pk=pk).first()
+        if patient is None:
+            raise Http404
+        return patient, patient.study_site.study_id, patient.study_site_id
+    raise Http404
+
+
+@require_GET
+def record_history(request: HttpRequest, kind: str, **ids: int) -> HttpResponse:
+    """Every change of one record: who, when, what was changed from what to what, and why."""
+    (object_pk,) = ids.values()
+    obj, study_id, study_site_id = _history_target(request.user, kind, object_pk)
+    require_audit_reader(request.user, study_id, study_site_id)
+    return render(
+        request,
+        "studies/history.html",
+        {
+            "object": obj,
+            "kind": kind,
+            "entries": history_for(obj),
+        },
+    )

@@ -1,0 +1,194 @@
+"""Site isolation and anonymous access, for every URL pattern of the project.
+
+The patterns are enumerated from the URL configuration, so a new page is tested as soon as it
+exists; a new kind of object id fails `test_every_object_id_kind_is_known` until it is mapped.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.urls import reverse
+from django.views.generic import RedirectView
+
+from studies.audit import event_model_for
+from studies.models import Arm, Membership, Site, Study, StudySite
+from tests.conftest import ROLE_USERS
+from tests.cross.urlwalk import walk
+
+# Kwargs that name trial objects in our own URLs, and which world object of "elsewhere" to use.
+OWN_ID_KWARGS = {"study_pk": "study", "site_pk": "study_site", "patient_pk": "patient"}
+# Kwargs of the admin that are not object ids.
+ADMIN_NON_OBJECT_KWARGS = {"app_label", "url"}
+# Kwargs of admin views that name an object of the model in their path (admin/<app>/<model>/).
+ADMIN_OBJECT_KWARGS = {"object_id", "id", "pk"}
+_ADMIN_MODEL_PATH = re.compile(r"^admin/(\w+)/(\w+)/")
+ANONYMOUS_ALLOWED = {"login", "set_language", "admin:login"}
+
+
+def _elsewhere(world, user_name: str) -> dict[str, object]:
+    """Objects the user must not reach: another site of their study, or another study."""
+    study_attr, site_attr, _role, _blinded = ROLE_USERS[user_name]
+    if site_attr == "site_a":
+        # A site user of S1 site A: site B is "another site" of the same study.
+        return {"study": world.s2, "study_site": world.site_b, "patient": world.patient_b}
+    if site_attr == "site_b":
+        return {"study": world.s2, "study_site": world.site_a, "patient": world.patient_a}
+    if study_attr == "s1":
+        return {"study": world.s2, "study_site": world.site_c, "patient": world.patient_c}
+    return {"study": world.s1, "study_site": world.site_a, "patient": world.patient_a}
+
+
+def _admin_object(model, targets) -> object | None:
+    """An instance of ``model`` that belongs to the target study-site (or its study)."""
+    study_site = targets["study_site"]
+    study = targets["study"]
+    by_model = {
+        Study: study,
+        StudySite: study_site,
+        Site: study_site.site,
+        Arm: Arm.objects.filter(study=study).first(),
+        Membership: Membership.objects.filter(study=study).first(),
+    }
+    if model in by_model:
+        return by_model[model]
+    tracked = getattr(model, "pgh_tracked_model", None)
+    if tracked is not None and tracked in by_model:
+        return model.objects.filter(pgh_obj_id=by_model[tracked].pk).first()
+    return model.objects.first()  # not trial data (users, devices, lockouts): any row
+
+
+def _admin_model(route, admin):
+    if admin is not None:
+        return admin.model
+    match = _ADMIN_MODEL_PATH.match(route.template)
+    if match is None:
+        return None
+    try:
+        return apps.get_model(match.group(1), match.group(2))
+    except LookupError:
+        return None
+
+
+def _url_for(route, world, targets) -> str | None:
+    values: dict[str, object] = {}
+    admin = route.model_admin
+    for param in route.params:
+        if param in OWN_ID_KWARGS:
+            values[param] = targets[OWN_ID_KWARGS[param]].pk
+        elif param == "app_label":
+            values[param] = "studies"
+        elif param == "url":
+            values[param] = "no-such-page/"
+        elif param in ADMIN_OBJECT_KWARGS and _admin_model(route, admin) is not None:
+            obj = _admin_object(_admin_model(route, admin), targets)
+            if obj is None:
+                return None
+            values[param] = obj.pk
+        elif param in {"content_type_id", "object_id"}:
+            values["content_type_id"] = ContentType.objects.get_for_model(StudySite).pk
+            values["object_id"] = targets["study_site"].pk
+        else:
+            return None
+    return route.build(values)
+
+
+def _is_redirect_alias(route) -> bool:
+    """The admin's legacy "<id>/" route only redirects to "<id>/change/", tested itself."""
+    return getattr(route.callback, "view_class", None) is RedirectView
+
+
+def _routes_with_ids():
+    return [
+        r for r in walk() if set(r.params) - ADMIN_NON_OBJECT_KWARGS and not _is_redirect_alias(r)
+    ]
+
+
+def _event_count() -> int:
+    return sum(
+        event_model_for(m).objects.count() for m in (Study, Arm, Site, StudySite, Membership)
+    )
+
+
+def test_every_object_id_kind_is_known():
+    known = set(OWN_ID_KWARGS) | ADMIN_NON_OBJECT_KWARGS | ADMIN_OBJECT_KWARGS | {"content_type_id"}
+    unknown = {(r.template, p) for r in walk() for p in r.params if p not in known}
+    assert not unknown, f"map these URL kwargs in OWN_ID_KWARGS: {sorted(unknown)}"
+
+
+def test_the_walk_finds_our_pages_and_the_admin():
+    names = {r.name for r in walk()}
+    assert {
+        "study_detail",
+        "study_site_detail",
+        "study_site_edit",
+        "patient_history",
+        "admin:studies_studysite_change",
+    } <= names
+
+
+@pytest.mark.parametrize("user_name", sorted(ROLE_USERS))
+def test_no_role_reaches_an_object_of_another_site(world, login, user_name):
+    # Objects that belong to nobody's site: another user's authenticator, a lockout record.
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    TOTPDevice.objects.create(user=world.user("una_unblinded_stat"), name="other", confirmed=True)
+    client = login(world.user(user_name))
+    targets = _elsewhere(world, user_name)
+    before = _event_count()
+    checked = 0
+    for route in _routes_with_ids():
+        url = _url_for(route, world, targets)
+        if url is None:
+            continue
+        for method in ("get", "post"):
+            data = {"reason": "probe", "post": "yes", "recruitment_status": "SUSPENDED"}
+            response = getattr(client, method)(url, data) if method == "post" else client.get(url)
+            assert response.status_code in (403, 404, 405), (
+                f"{user_name} {method.upper()} {url} -> {response.status_code}"
+            )
+            checked += 1
+    assert checked > 20
+    assert _event_count() == before, "a refused request wrote something"
+
+
+def test_a_site_user_does_see_their_own_objects(world, login):
+    client = login(world.user("alice_pi"))
+    for url in (
+        reverse("study_detail", kwargs={"study_pk": world.s1.pk}),
+        reverse("study_site_detail", kwargs={"site_pk": world.site_a.pk}),
+    ):
+        assert client.get(url).status_code == 200
+
+
+def test_a_sponsor_role_sees_every_site_of_its_study_only(world, login):
+    client = login(world.user("carl_monitor"))
+    assert (
+        client.get(reverse("study_site_detail", kwargs={"site_pk": world.site_b.pk})).status_code
+        == 200
+    )
+    assert (
+        client.get(reverse("study_site_detail", kwargs={"site_pk": world.site_c.pk})).status_code
+        == 404
+    )
+
+
+def test_anonymous_users_reach_nothing_but_the_login_page(world, client):
+    login_urls = (reverse("login"), reverse("admin:login"))
+    targets = {"study": world.s1, "study_site": world.site_a, "patient": world.patient_a}
+    checked = 0
+    for route in walk():
+        if route.name in ANONYMOUS_ALLOWED:
+            continue
+        url = _url_for(route, world, targets) if route.params else route.build({})
+        if url is None:
+            continue
+        response = client.get(url)
+        assert response.status_code == 302, f"{url} -> {response.status_code}"
+        assert response["Location"].split("?")[0] in login_urls, f"{url} -> {response['Location']}"
+        checked += 1
+    assert checked > 30
+    assert client.get(reverse("login")).status_code == 200
