@@ -59,7 +59,7 @@ demo: migrate
 run: demo
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	@$(MANAGE) demo_logins --url http://$(HOST):$(PORT)/
-	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho start --no-prefix=false -f Procfile
+	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
 
 # Browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 .PHONY: chromium

@@ -67,7 +67,7 @@ class StudySiteFactory(factory.django.DjangoModelFactory):
 
     study = factory.SubFactory(StudyFactory)
     site = factory.SubFactory(SiteFactory)
-    number = factory.Sequence(lambda n: f"{n % 100:02d}")
+    number = factory.Sequence(lambda n: f"{n % 9000 + 100:04d}")
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):

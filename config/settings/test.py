@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 from config.settings.base import *  # noqa: F403
@@ -19,3 +20,11 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+
+# Parallel test runs against one server need distinct test databases (TEST_DATABASE_NAME).
+if os.environ.get("TEST_DATABASE_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
+
+# Keep test tasks and cache keys apart from a `make run` sharing the same Redis.
+CELERY_TASK_DEFAULT_QUEUE = f"oligocrf-test-{os.getpid()}"
+CACHES["default"]["KEY_PREFIX"] = f"oligocrf-test-{os.getpid()}"
