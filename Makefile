@@ -57,6 +57,7 @@ demo: migrate
 
 .PHONY: run
 run: demo
+	@mkdir -p var
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	@$(MANAGE) demo_logins --url http://$(HOST):$(PORT)/
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile

@@ -44,6 +44,10 @@ class Scope:
     def site_ids(self) -> frozenset[int]:
         return frozenset(g.study_site_id for g in self.grants if g.study_site_id is not None)
 
+    def study_ids_with(self, roles: frozenset[str]) -> frozenset[int]:
+        """Studies in which the user holds one of ``roles`` (at any site)."""
+        return frozenset(g.study_id for g in self.grants if g.role in roles)
+
     def roles_at(self, study_id: int, study_site_id: int | None = None) -> frozenset[str]:
         """Roles that apply at a study-site (or, with no site, anywhere in the study)."""
         return frozenset(

@@ -4,9 +4,10 @@ from django.contrib import admin
 
 from studies.access import scope_for
 from studies.admin_base import SPONSOR_ADMIN, AuditEventAdmin, ScopedAdmin
-from studies.audit import event_model_for
+from studies.audit import event_model_for, reason_for_change
 from studies.models import Arm, Membership, Site, Study, StudySite
-from studies.roles import STAFF_ROLES
+from studies.roles import AUDIT_READER_ROLES, STAFF_ROLES
+from studies.services import user_sync_staff_flag
 
 
 class ArmInline(admin.TabularInline):
@@ -61,6 +62,10 @@ class SiteAdmin(ScopedAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser
 
+    def can_read_history(self, request, obj) -> bool:
+        # An institution is shared by studies: any audit reader who can see it may read it.
+        return scope_for(request.user).has_role_anywhere(AUDIT_READER_ROLES)
+
 
 @admin.register(StudySite)
 class StudySiteAdmin(ScopedAdmin):
@@ -84,6 +89,11 @@ class MembershipAdmin(ScopedAdmin):
     list_filter = ["study", "role", "blinded", "is_active", "study_site__site"]
     search_fields = ["user__username", "user__last_name", "user__email"]
     list_select_related = ["user", "study", "study_site__site"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        with reason_for_change("Admin panel access follows the user's roles"):
+            user_sync_staff_flag(user=obj.user)
 
 
 for _model in (Study, Arm, StudySite, Membership):

@@ -5,11 +5,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from studies.access import scope_for
-from studies.audit import reason_for_change
+from studies.audit import history_for, reason_for_change
 from studies.roles import AUDIT_READER_ROLES, STAFF_ROLES, Role
 
 SPONSOR_ADMIN = frozenset({Role.SPONSOR_ADMIN})
@@ -56,6 +59,9 @@ class ScopedAdmin(admin.ModelAdmin):
     def has_module_permission(self, request) -> bool:
         return self.has_view_permission(request)
 
+    def can_read_history(self, request, obj) -> bool:
+        return scope_for(request.user).has_role(AUDIT_READER_ROLES, self.study_id_of(obj))
+
     def has_add_permission(self, request) -> bool:
         return scope_for(request.user).has_role_anywhere(SPONSOR_ADMIN)
 
@@ -67,6 +73,38 @@ class ScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return self.has_change_permission(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        """Offer only the studies (and their sites) this user administers."""
+        from studies.models import Study, StudySite
+
+        scope = scope_for(request.user)
+        if not scope.superuser:
+            administered = scope.study_ids_with(SPONSOR_ADMIN)
+            if db_field.related_model is Study:
+                kwargs["queryset"] = Study.objects.filter(pk__in=administered)
+            elif db_field.related_model is StudySite:
+                kwargs["queryset"] = StudySite.objects.filter(
+                    study_id__in=administered
+                ).select_related("study", "site")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The admin's History button shows the audit trail (old -> new, who, when, why)."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        if not self.can_read_history(request, obj):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "object": obj,
+            "entries": history_for(obj),
+            "title": _("Audit trail: %(object)s") % {"object": obj},
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/audit_history.html", context)
 
     def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
         # Bulk deletion would bypass the reason for change.

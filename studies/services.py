@@ -7,7 +7,8 @@ from typing import Any
 from django.db import transaction
 
 from studies.audit import reason_for_change
-from studies.models import StudySite
+from studies.models import Membership, StudySite
+from studies.roles import STAFF_ROLES
 
 
 @transaction.atomic
@@ -21,3 +22,13 @@ def study_site_update(*, study_site: StudySite, data: dict[str, Any], by, reason
     with reason_for_change(reason, user=by.pk):
         study_site.save(update_fields=list(data))
     return study_site
+
+
+def user_sync_staff_flag(*, user) -> None:
+    """Give the admin panel (is_staff) to exactly the users holding an active sponsor-side role."""
+    staff = user.is_superuser or Membership.objects.filter(
+        user=user, is_active=True, role__in=STAFF_ROLES
+    ).exists()
+    if user.is_staff != staff:
+        user.is_staff = staff
+        user.save(update_fields=["is_staff"])

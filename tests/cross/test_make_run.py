@@ -87,6 +87,9 @@ def test_make_run_serves_the_app_with_worker_and_beat_and_stops_cleanly(tmp_path
         assert re.search(r"celery@\S+ ready", text), text[-3000:]
         assert "beat: Starting" in text, text[-3000:]
         assert "pi.caen" in text  # the demo logins are printed
+        time.sleep(2)
+        text = log.read_text()
+        assert proc.poll() is None and "stopped (rc=" not in text, text[-3000:]
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
