@@ -29,6 +29,7 @@ urlpatterns = [
     ),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("admin/", admin.site.urls),
+    path("", include("patients.urls")),
     path("", include("studies.urls")),
 ]
 

@@ -16,6 +16,11 @@ class ArmInline(admin.TabularInline):
     model = Arm
     extra = 0
 
+    def get_queryset(self, request):
+        # Blinded users of a double-blind study see no arm (the arms would reveal nothing alone,
+        # but arm names must not appear anywhere a blinded user looks).
+        return Arm.objects.for_user(request.user)
+
     def has_view_permission(self, request, obj=None) -> bool:
         return scope_for(request.user).has_role_anywhere(STAFF_ROLES)
 
@@ -48,6 +53,10 @@ class StudyAdmin(ScopedAdmin):
     list_filter = ["phase", "design", "blinding", "status"]
     search_fields = ["code", "acronym", "title", "registry_id"]
     inlines = [ArmInline]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A study is never deleted from the panel (its trial data protect it anyway).
+        return request.user.is_superuser
 
 
 @admin.register(Site)

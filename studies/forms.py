@@ -55,3 +55,42 @@ class StudySiteForm(ReasonForChangeMixin, forms.ModelForm):
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.layout = Layout(*(Field(name) for name in self.fields))
+
+
+class RandomisationListForm(forms.Form):
+    seed = forms.CharField(
+        label=_("Seed"),
+        required=False,
+        max_length=100,
+        help_text=_("Leave empty for a random seed. The seed is stored and shown to nobody."),
+        widget=forms.PasswordInput(render_value=False),
+    )
+    block_multipliers = forms.CharField(
+        label=_("Block size multipliers"),
+        initial="1,2",
+        help_text=_("Block sizes are these multiples of the sum of arm weights, drawn at random."),
+    )
+    slots_per_stratum = forms.IntegerField(
+        label=_("Slots per stratum"), initial=100, min_value=10, max_value=5000
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+    def clean_seed(self) -> str:
+        seed = self.cleaned_data["seed"]
+        if "|" in seed:
+            raise forms.ValidationError(_("The seed cannot contain “|”."))
+        return seed
+
+    def clean_block_multipliers(self) -> tuple[int, ...]:
+        raw = self.cleaned_data["block_multipliers"]
+        try:
+            values = tuple(int(part) for part in raw.split(",") if part.strip())
+        except ValueError:
+            values = ()
+        if not values or any(v < 1 or v > 10 for v in values):
+            raise forms.ValidationError(_("Give whole numbers from 1 to 10, e.g. 1,2."))
+        return values

@@ -6,7 +6,7 @@ from django.http import Http404
 
 from studies.access import require, scope_for
 from studies.models import Study, StudySite
-from studies.roles import AUDIT_READER_ROLES, STUDY_MANAGER_ROLES
+from studies.roles import AUDIT_READER_ROLES, DATA_ENTRY_ROLES, STUDY_MANAGER_ROLES
 
 
 def get_study_for_user(user, pk: int) -> Study:
@@ -29,3 +29,28 @@ def get_study_site_for_user(user, pk: int, *, write: bool = False) -> StudySite:
 
 def require_audit_reader(user, study_id: int, study_site_id: int | None = None) -> None:
     require(scope_for(user).has_role(AUDIT_READER_ROLES, study_id, study_site_id))
+
+
+def get_patient_for_user(user, pk: int, *, write: bool = False):
+    """A patient of the user's scope (404 otherwise); ``write`` needs a data-entry role there."""
+    from patients.models import Patient
+
+    patient = (
+        Patient.objects.for_user(user)
+        .select_related("study_site__study", "study_site__site")
+        .filter(pk=pk)
+        .first()
+    )
+    if patient is None:
+        raise Http404
+    if write:
+        require(
+            scope_for(user).has_role(
+                DATA_ENTRY_ROLES, patient.study_site.study_id, patient.study_site_id
+            )
+        )
+    return patient
+
+
+def require_data_entry(user, study_site) -> None:
+    require(scope_for(user).has_role(DATA_ENTRY_ROLES, study_site.study_id, study_site.pk))

@@ -88,6 +88,28 @@ class Study(models.Model):
     condition = models.CharField(_("condition"), max_length=200, blank=True)
     protocol_version = models.CharField(_("protocol version"), max_length=40, blank=True)
     primary_endpoint = models.TextField(_("primary endpoint"), blank=True)
+    subject_prefix = models.CharField(
+        _("subject identifier prefix"),
+        max_length=12,
+        blank=True,
+        validators=[RegexValidator(r"^[A-Z0-9]+$", _("Capital letters and digits only."))],
+        help_text=_("Subject identifiers read PREFIX-SITE-SEQUENCE, e.g. STORM01-14-003."),
+    )
+    run_in_size = models.PositiveSmallIntegerField(
+        _("safety run-in size"),
+        null=True,
+        blank=True,
+        help_text=_("Phase I/II designs: patients enrolled single-arm before randomisation opens."),
+    )
+    run_in_arm_code = models.CharField(
+        _("safety run-in arm code"),
+        max_length=20,
+        blank=True,
+        help_text=_("Arm given to run-in patients (e.g. the experimental arm)."),
+    )
+    local_reference_enabled = models.BooleanField(
+        _("sites may record their own patient reference"), default=False
+    )
 
     objects = StudyQuerySet.as_manager()
 
@@ -102,6 +124,14 @@ class Study(models.Model):
     @property
     def is_blinded_design(self) -> bool:
         return self.blinding == self.Blinding.DOUBLE_BLIND
+
+    @property
+    def is_randomised(self) -> bool:
+        return self.design != self.Design.SINGLE_ARM
+
+    @property
+    def prefix(self) -> str:
+        return self.subject_prefix or "".join(ch for ch in self.code.upper() if ch.isalnum())
 
     def clean(self) -> None:
         if self.start_date and self.completion_date and self.completion_date < self.start_date:
@@ -258,9 +288,152 @@ class Membership(models.Model):
             raise ValidationError(errors)
 
 
+@audited()
+class EligibilityCriterion(models.Model):
+    """One inclusion or exclusion criterion of a study, verbatim from the protocol."""
+
+    class Kind(models.TextChoices):
+        INCLUSION = "inclusion", _("Inclusion")
+        EXCLUSION = "exclusion", _("Exclusion")
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="criteria")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    number = models.PositiveSmallIntegerField(_("number"))
+    text = models.TextField(_("text"))
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("eligibility criterion")
+        verbose_name_plural = _("eligibility criteria")
+        ordering = ["study", "-kind", "number"]  # inclusion before exclusion
+        constraints = [
+            models.UniqueConstraint(fields=["study", "kind", "number"], name="criterion_unique")
+        ]
+
+    def __str__(self) -> str:
+        prefix = "I" if self.kind == self.Kind.INCLUSION else "E"
+        return f"{prefix}{self.number}. {self.text[:80]}"
+
+
+@audited()
+class CriterionRule(models.Model):
+    """A rule computed from entered data that checks a criterion (see patients/eligibility.py)."""
+
+    criterion = models.ForeignKey(
+        EligibilityCriterion, on_delete=models.CASCADE, related_name="rules"
+    )
+    rule_key = models.CharField(_("rule"), max_length=40)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("computed rule")
+        verbose_name_plural = _("computed rules")
+
+    def __str__(self) -> str:
+        return f"{self.rule_key} {self.params}"
+
+    def clean(self) -> None:
+        from patients.eligibility import RULES
+
+        rule = RULES.get(self.rule_key)
+        if rule is None:
+            raise ValidationError({"rule_key": _("Unknown rule.")})
+        try:
+            rule.resolve_params(self.params or {})
+        except ValueError as error:
+            raise ValidationError({"params": str(error)}) from error
+
+
+@audited()
+class StratificationFactor(models.Model):
+    """A factor the randomisation is stratified by, besides the site (e.g. ECOG 0-1 vs 2)."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="strat_factors")
+    name = models.SlugField(_("name"), max_length=30)
+    label = models.CharField(_("label"), max_length=100)
+    levels = models.CharField(
+        _("levels"), max_length=200, help_text=_("Comma-separated, e.g. 0-1,2")
+    )
+
+    class Meta:
+        verbose_name = _("stratification factor")
+        verbose_name_plural = _("stratification factors")
+        ordering = ["study", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "name"], name="strat_factor_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def level_list(self) -> list[str]:
+        return [level.strip() for level in self.levels.split(",") if level.strip()]
+
+
+@audited()
+class RandomisationList(models.Model):
+    """A concealed allocation list: generated from a recorded seed, or uploaded."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="randomisation_lists")
+    seed = models.CharField(_("seed"), max_length=100, blank=True)
+    block_multipliers = models.CharField(_("block size multipliers"), max_length=30, default="1,2")
+    slots_per_stratum = models.PositiveIntegerField(_("slots per stratum"), default=100)
+    uploaded = models.BooleanField(_("uploaded"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("randomisation list")
+        verbose_name_plural = _("randomisation lists")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study"],
+                condition=models.Q(is_active=True),
+                name="one_active_list_per_study",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.code} list #{self.pk}"
+
+
+@audited()
+class AllocationSlot(models.Model):
+    """One concealed slot of a list. Taken, under a row lock, by exactly one patient."""
+
+    rlist = models.ForeignKey(RandomisationList, on_delete=models.PROTECT, related_name="slots")
+    stratum = models.CharField(max_length=200)
+    sequence = models.PositiveIntegerField()
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="+")
+    taken_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rlist", "stratum", "sequence"], name="slot_unique_sequence"
+            )
+        ]
+        indexes = [models.Index(fields=["rlist", "stratum", "taken_at", "sequence"])]
+
+    def __str__(self) -> str:
+        return f"{self.rlist_id}:{self.stratum}:{self.sequence}"
+
+
+class AuditedUser(get_user_model()):
+    """Proxy of the user model, so that its audit triggers live in our migrations."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("user")
+
+
 # Accounts are audited too (who was given access, activated, deactivated); never the password.
 UserEvent = pghistory.create_event_model(
-    get_user_model(),
+    AuditedUser,
     pghistory.InsertEvent(),
     pghistory.UpdateEvent(),
     pghistory.DeleteEvent(),

@@ -52,7 +52,11 @@ class SiteQuerySet(models.QuerySet):
 
 class ArmQuerySet(models.QuerySet):
     def for_user(self, user) -> ArmQuerySet:
+        """Arms of the user's studies; in a double-blind study only for unblinded users."""
         scope = scope_for(user)
         if scope.superuser:
             return self.all()
-        return self.filter(study_id__in=scope.study_ids)
+        unblinded = {g.study_id for g in scope.grants if not g.blinded}
+        return self.filter(study_id__in=scope.study_ids).filter(
+            Q(study__blinding="open") | Q(study_id__in=unblinded)
+        )

@@ -34,3 +34,5 @@ STAFF_ROLES = frozenset({Role.SPONSOR_ADMIN, Role.DATA_MANAGER, Role.MONITOR, Ro
 ALWAYS_UNBLINDED_ROLES = frozenset({Role.PLANNER})
 # Roles that must use two-factor authentication whatever the study.
 TWO_FACTOR_ROLES = frozenset({Role.SPONSOR_ADMIN, Role.PLANNER})
+# Who sees how full the randomisation list is (never which arm comes next).
+RANDOMISATION_VIEWER_ROLES = frozenset({Role.STATISTICIAN, Role.DATA_MANAGER, Role.SPONSOR_ADMIN})

@@ -5,6 +5,11 @@ from studies import account_views, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("studies/<int:study_pk>/", views.study_detail, name="study_detail"),
+    path(
+        "studies/<int:study_pk>/randomisation/",
+        views.study_randomisation,
+        name="study_randomisation",
+    ),
     path("sites/<int:site_pk>/", views.study_site_detail, name="study_site_detail"),
     path("sites/<int:site_pk>/edit/", views.study_site_edit, name="study_site_edit"),
     path(

@@ -6,24 +6,30 @@ from itertools import groupby
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Model
+from django.db.models import Count, Model, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from patients.models import Patient
-from studies.access import scope_for
+from studies.access import require, scope_for
 from studies.audit import history_for
-from studies.forms import StudySiteForm
+from studies.blinding import sees_allocation
+from studies.forms import RandomisationListForm, StudySiteForm
 from studies.lookups import (
     get_study_for_user,
     get_study_site_for_user,
     require_audit_reader,
 )
-from studies.models import Membership, Study, StudySite
-from studies.roles import AUDIT_READER_ROLES, STUDY_MANAGER_ROLES
-from studies.services import study_site_update
+from studies.models import Arm, Membership, Study, StudySite
+from studies.roles import (
+    AUDIT_READER_ROLES,
+    RANDOMISATION_VIEWER_ROLES,
+    STUDY_MANAGER_ROLES,
+    Role,
+)
+from studies.services import randomisation_list_generate, study_site_update
 
 
 @require_GET
@@ -64,7 +70,7 @@ def study_detail(request: HttpRequest, study_pk: int) -> HttpResponse:
         "studies/study_detail.html",
         {
             "study": study,
-            "arms": study.arms.all(),
+            "arms": Arm.objects.for_user(request.user).filter(study=study),
             "sites": sites,
             "enrolled": sum(s.enrolled for s in sites),
             "my_roles": sorted(scope.roles_at(study.pk)),
@@ -147,5 +153,51 @@ def record_history(request: HttpRequest, kind: str, **ids: int) -> HttpResponse:
             "object": obj,
             "kind": kind,
             "entries": history_for(obj),
+        },
+    )
+
+
+def _can_generate_list(user, study: Study) -> bool:
+    scope = scope_for(user)
+    return scope.has_role(frozenset({Role.STATISTICIAN}), study.pk) and sees_allocation(
+        user, study, None
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def study_randomisation(request: HttpRequest, study_pk: int) -> HttpResponse:
+    """The statistician generates the concealed list; everyone allowed sees only fill levels."""
+    study = get_study_for_user(request.user, study_pk)
+    scope = scope_for(request.user)
+    require(scope.has_role(RANDOMISATION_VIEWER_ROLES, study.pk))
+    can_generate = _can_generate_list(request.user, study)
+    form = RandomisationListForm(request.POST or None)
+    if request.method == "POST":
+        require(can_generate)
+        if form.is_valid():
+            try:
+                randomisation_list_generate(study=study, by=request.user, **form.cleaned_data)
+            except ValueError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, _("Randomisation list generated and stored."))
+                return redirect("study_randomisation", study_pk=study.pk)
+    rlist = study.randomisation_lists.filter(is_active=True).select_related("created_by").first()
+    fill = []
+    if rlist is not None:
+        fill = (
+            rlist.slots.values("stratum")
+            .annotate(total=Count("pk"), used=Count("pk", filter=Q(taken_at__isnull=False)))
+            .order_by("stratum")
+        )
+    return render(
+        request,
+        "studies/randomisation.html",
+        {
+            "study": study,
+            "rlist": rlist,
+            "fill": fill,
+            "form": form,
+            "can_generate": can_generate and rlist is None and study.is_randomised,
         },
     )

@@ -159,9 +159,6 @@ OTP_TOTP_ISSUER = "OligoCRF"
 
 # Audit trail (django-pghistory): insert, update and delete of every tracked model, append-only.
 PGHISTORY_APPEND_ONLY = True
-# Triggers on models of other apps (auth.User) are not in our migrations: install them after every
-# migrate, so that a fresh database is never without them.
-PGTRIGGER_INSTALL_ON_MIGRATE = True
 
 # Internationalisation: English and French; data in ISO formats, screens localised.
 LANGUAGE_CODE = "en"

@@ -179,3 +179,27 @@ def test_monitors_can_read_but_not_change_in_the_admin(world, login):
         "reason": "try",
     }
     assert client.post(url, data).status_code == 403
+
+
+def test_account_changes_are_audited_without_the_password(world):
+    from studies.models import AuditedUser
+
+    user = world.user("alice_pi")
+    with reason_for_change("Left the hospital", user=world.user("sam_sponsor").pk):
+        user.is_active = False
+        user.set_password("a-brand-new-password")
+        user.save()
+    last = history_for(AuditedUser.objects.get(pk=user.pk))[-1]
+    assert _change(last, "is_active").new is False
+    assert last.reason == "Left the hospital"
+    assert not any(
+        c.field == "password"
+        for entry in history_for(AuditedUser.objects.get(pk=user.pk))
+        for c in entry.changes
+    )
+
+
+def test_models_and_migrations_agree():
+    from django.core.management import call_command
+
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)

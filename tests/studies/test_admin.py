@@ -1,4 +1,4 @@
-"""The sponsor's admin panel: scoped lists, choices limited to administered studies, audit history."""
+"""The sponsor's admin panel: scoped lists, choices limited to own studies, audit history."""
 
 from __future__ import annotations
 
@@ -37,10 +37,17 @@ def test_membership_form_offers_only_administered_studies(world, login):
 def test_giving_a_monitor_role_opens_the_admin_panel(world, login):
     newcomer = UserFactory(username="new_cra")
     client = login(world.user("sam_sponsor"))
-    response = client.post(reverse("admin:studies_membership_add"), {
-        "user": newcomer.pk, "study": world.s1.pk, "study_site": world.site_b.pk,
-        "role": "monitor", "blinded": "on", "is_active": "on",
-    })
+    response = client.post(
+        reverse("admin:studies_membership_add"),
+        {
+            "user": newcomer.pk,
+            "study": world.s1.pk,
+            "study_site": world.site_b.pk,
+            "role": "monitor",
+            "blinded": "on",
+            "is_active": "on",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Membership.objects.filter(user=newcomer, role="monitor").exists()
     newcomer.refresh_from_db()
@@ -49,10 +56,16 @@ def test_giving_a_monitor_role_opens_the_admin_panel(world, login):
 
 def test_a_membership_for_a_study_the_user_does_not_administer_is_refused(world, login):
     client = login(world.user("sam_sponsor"))
-    response = client.post(reverse("admin:studies_membership_add"), {
-        "user": world.user("alice_pi").pk, "study": world.s2.pk, "study_site": world.site_c.pk,
-        "role": "investigator", "is_active": "on",
-    })
+    response = client.post(
+        reverse("admin:studies_membership_add"),
+        {
+            "user": world.user("alice_pi").pk,
+            "study": world.s2.pk,
+            "study_site": world.site_c.pk,
+            "role": "investigator",
+            "is_active": "on",
+        },
+    )
     assert response.status_code == 200
     assert not Membership.objects.filter(study=world.s2, user=world.user("alice_pi")).exists()
 
@@ -60,8 +73,16 @@ def test_a_membership_for_a_study_the_user_does_not_administer_is_refused(world,
 def test_admin_history_button_shows_the_audit_trail(world, login):
     client = login(world.user("sam_sponsor"))
     change = reverse("admin:studies_studysite_change", args=[world.site_a.pk])
-    client.post(change, {"study": world.s1.pk, "site": world.site_a.site_id, "number": "01",
-                         "recruitment_status": "RECRUITING", "reason": "Site initiation visit"})
+    client.post(
+        change,
+        {
+            "study": world.s1.pk,
+            "site": world.site_a.site_id,
+            "number": "01",
+            "recruitment_status": "RECRUITING",
+            "reason": "Site initiation visit",
+        },
+    )
     html = client.get(reverse("admin:studies_studysite_history", args=[world.site_a.pk]))
     text = html.content.decode()
     assert "Site initiation visit" in text and "Recruiting" in text and "sam_sponsor" in text

@@ -9,8 +9,9 @@ import pghistory
 from django.core.management.base import BaseCommand
 from django.db import models, transaction
 
-from studies.models import Arm, Site, Study, StudySite
+from studies.models import Arm, CriterionRule, EligibilityCriterion, Site, Study, StudySite
 from studies.seed_data import SEED_TRIALS, SeedTrial
+from studies.seed_rules import SEED_RULES, SEED_SETTINGS
 
 # Our own wording where a registry page gives no title or acronym (see the trial's notes).
 _FALLBACK_NAMES = {
@@ -79,6 +80,7 @@ def load_trial(trial: SeedTrial) -> Study:
             "collaborators": ", ".join(trial.collaborators),
             "condition": trial.condition,
             "primary_endpoint": trial.primary_endpoint,
+            **SEED_SETTINGS.get(trial.code, {}),
         },
     )
     for arm in trial.arms:
@@ -101,7 +103,29 @@ def load_trial(trial: SeedTrial) -> Study:
                 "recruitment_status": seed_site.recruitment_status,
             },
         )
+    load_criteria(study, trial)
     return study
+
+
+def load_criteria(study: Study, trial: SeedTrial) -> None:
+    for seed in trial.criteria:
+        criterion, _ = upsert(
+            EligibilityCriterion,
+            {"study": study, "kind": seed.kind, "number": seed.number},
+            {"text": seed.text},
+        )
+        wanted = [
+            (key, params)
+            for key, params in SEED_RULES.get((trial.code, seed.kind, seed.number), ())
+        ]
+        existing = [(r.rule_key, r.params) for r in criterion.rules.order_by("pk")]
+        wanted = [(key, params) for key, params in wanted]
+        if existing != wanted:
+            criterion.rules.all().delete()
+            for key, params in wanted:
+                rule = CriterionRule(criterion=criterion, rule_key=key, params=params)
+                rule.full_clean()
+                rule.save()
 
 
 class Command(BaseCommand):

@@ -1,0 +1,57 @@
+"""Which seed-trial criteria the app can compute from entered data, and with which parameters.
+
+Our reading of the registry criteria (studies/seed_data.py), kept apart from the verbatim text.
+Keys are (trial code, "inclusion"|"exclusion", criterion number); rules are keys of
+patients.eligibility.RULES with their parameters. Rules always state the condition for the
+patient to be eligible (for an exclusion criterion: that the patient is free of it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Rule = tuple[str, dict[str, Any]]
+
+SEED_RULES: dict[tuple[str, str, int], tuple[Rule, ...]] = {
+    # GETUG-StORM-01
+    ("STORM-01", "inclusion", 4): (("systemic_line", {"allowed_lines": [1, 2]}),),
+    ("STORM-01", "inclusion", 6): (
+        ("progressing_lesion_count", {"minimum": 1, "maximum": 3}),
+        ("progressing_organ_count", {"maximum": 2}),
+    ),
+    ("STORM-01", "inclusion", 9): (("max_lesion_diameter", {"maximum_mm": 40}),),
+    ("STORM-01", "inclusion", 10): (("max_ecog", {"maximum": 2}),),
+    ("STORM-01", "inclusion", 13): (("min_age", {"minimum": 18}),),
+    ("STORM-01", "exclusion", 1): (("progressing_lesion_count", {"minimum": 0, "maximum": 3}),),
+    ("STORM-01", "exclusion", 3): (("max_prior_lines", {"maximum": 2}),),
+    ("STORM-01", "exclusion", 6): (("max_lesion_diameter", {"maximum_mm": 40}),),
+    ("STORM-01", "exclusion", 7): (("no_brain_metastases", {}),),
+    ("STORM-01", "exclusion", 9): (("no_long_bone_progression", {}),),
+    # STEREOSARC
+    ("STEREOSARC", "inclusion", 2): (
+        ("progressing_lesion_count", {"minimum": 1, "maximum": 5}),
+        ("max_cumulated_diameter", {"maximum_mm": 100}),
+    ),
+    ("STEREOSARC", "inclusion", 3): (("systemic_line", {"allowed_lines": [1, 2]}),),
+    ("STEREOSARC", "inclusion", 4): (("min_age", {"minimum": 18}),),
+    ("STEREOSARC", "inclusion", 5): (("max_ecog", {"maximum": 1}),),
+    ("STEREOSARC", "inclusion", 6): (("one_lesion_smaller_than", {"limit_mm": 50}),),
+    ("STEREOSARC", "inclusion", 7): (("stereosarc_labs", {"window_days": 15}),),
+    ("STEREOSARC", "exclusion", 20): (("min_age", {"minimum": 18}),),
+    # STOP-2
+    ("STOP-2", "inclusion", 1): (("min_age", {"minimum": 19}),),
+    ("STOP-2", "inclusion", 5): (("max_ecog", {"maximum": 2}),),
+    ("STOP-2", "inclusion", 7): (("progressing_lesion_count", {"minimum": 1, "maximum": 5}),),
+    ("STOP-2", "inclusion", 13): (("restaging_within", {"weeks": 12}),),
+    ("STOP-2", "inclusion", 14): (("pregnancy_test_within", {"days": 28}),),
+}
+
+# Study settings the registry pages imply (see each trial's notes in seed_data.py).
+SEED_SETTINGS: dict[str, dict[str, Any]] = {
+    "STORM-01": {"subject_prefix": "STORM01"},
+    "STORM-01-R": {"subject_prefix": "STORM01R"},
+    "STEREOSARC": {"subject_prefix": "STEREOSARC"},
+    # Part I size is not on the registry page: 6 is a placeholder the sponsor sets in the admin.
+    "ATRA-SBRT": {"subject_prefix": "ATRA", "run_in_size": 6, "run_in_arm_code": "SBRT_ATRA"},
+    "STOP-2": {"subject_prefix": "STOP2"},
+}
