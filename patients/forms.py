@@ -15,7 +15,6 @@ from patients.models import (
     ScreeningLab,
     ScreeningLesion,
 )
-from studies.forms import ReasonForChangeMixin
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -50,7 +49,17 @@ class ScreeningForm(CrispyMixin, forms.ModelForm):
         self.setup_helper()
 
 
-class FactsForm(ReasonForChangeMixin, CrispyMixin, forms.ModelForm):
+class FactsForm(CrispyMixin, forms.ModelForm):
+    """Screening data for computed eligibility; a reason is asked only to change saved values."""
+
+    reason = forms.CharField(
+        label=_("Reason for change"),
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Needed only when you change or delete values saved before."),
+    )
+
     class Meta:
         model = EligibilityFacts
         fields = [
@@ -76,14 +85,21 @@ class FactsForm(ReasonForChangeMixin, CrispyMixin, forms.ModelForm):
                     choices=[("unknown", _("Not recorded")), ("true", _("Yes")), ("false", _("No"))]
                 ),
             )
-        if self.instance.pk and self.instance_has_data():
-            self.add_reason_field()
         self.setup_helper()
 
-    def instance_has_data(self) -> bool:
-        return any(getattr(self.instance, f) is not None for f in self.Meta.widgets) or any(
-            getattr(self.instance, f) is not None for f in ("ecog", "current_line", "prior_lines")
+    def changes_saved_values(self) -> bool:
+        """True when a value that was already saved is changed (not when one is first entered)."""
+        return bool(self.instance.pk) and any(
+            self.initial.get(name) is not None for name in self.changed_data if name != "reason"
         )
+
+
+def formset_changes_saved_rows(formset) -> bool:
+    """True when a saved row of the formset is edited or deleted."""
+    return any(
+        form.instance.pk and (form.has_changed() or form in formset.deleted_forms)
+        for form in formset.forms
+    )
 
 
 class LesionForm(forms.ModelForm):
@@ -96,7 +112,10 @@ _ALL_UNITS = sorted({unit for units in LAB_UNITS.values() for unit in units})
 
 
 class LabForm(forms.ModelForm):
-    unit = forms.ChoiceField(label=_("unit"), choices=[(u, u) for u in _ALL_UNITS])
+    # A blank first choice, so that an untouched row is left out rather than half-filled.
+    unit = forms.ChoiceField(
+        label=_("unit"), choices=[("", "—"), *((u, u) for u in _ALL_UNITS)], required=False
+    )
 
     class Meta:
         model = ScreeningLab
@@ -106,7 +125,9 @@ class LabForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         analyte, unit = cleaned.get("analyte"), cleaned.get("unit")
-        if analyte and unit and unit not in LAB_UNITS.get(analyte, ()):
+        if analyte and not unit:
+            self.add_error("unit", _("Give the unit of this value."))
+        elif analyte and unit not in LAB_UNITS.get(analyte, ()):
             self.add_error(
                 "unit",
                 _("This unit is not used for this analyte: use one of %(units)s.")
@@ -121,9 +142,23 @@ class LabForm(forms.ModelForm):
 LesionFormSet = forms.inlineformset_factory(
     Patient, ScreeningLesion, form=LesionForm, extra=3, can_delete=True, max_num=10
 )
-LabFormSet = forms.inlineformset_factory(
-    Patient, ScreeningLab, form=LabForm, extra=2, can_delete=True, max_num=9
-)
+
+
+def lab_formset(data, patient: Patient, prefix: str = "labs"):
+    """One row per analyte not yet entered, the analyte already chosen; saved rows first."""
+    entered = set(patient.screening_labs.values_list("analyte", flat=True)) if patient.pk else set()
+    missing = [a for a in ScreeningLab.Analyte.values if a not in entered]
+    formset_class = forms.inlineformset_factory(
+        Patient,
+        ScreeningLab,
+        form=LabForm,
+        extra=len(missing),
+        can_delete=True,
+        max_num=len(ScreeningLab.Analyte.values),
+    )
+    return formset_class(
+        data, instance=patient, prefix=prefix, initial=[{"analyte": analyte} for analyte in missing]
+    )
 
 
 class ConsentForm(CrispyMixin, forms.ModelForm):
@@ -170,3 +205,18 @@ class PatientFilterForm(forms.Form):
     status = forms.ChoiceField(
         label=_("Status"), required=False, choices=[("", _("All")), *Patient.Status.choices]
     )
+
+
+class UnblindForm(CrispyMixin, forms.Form):
+    reason = forms.CharField(
+        label=_("Medical reason for emergency unblinding"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    password = forms.CharField(
+        label=_("Your password (to confirm it is you)"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.setup_helper()

@@ -92,6 +92,7 @@ class Patient(models.Model):
                 fields=["study_site", "screening_number"],
                 condition=~models.Q(screening_number=""),
                 name="screening_number_unique_per_site",
+                violation_error_message=_("This screening number is already used at this site."),
             )
         ]
 

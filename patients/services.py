@@ -21,11 +21,21 @@ from patients.models import (
     Consent,
     EligibilityAnswer,
     EligibilityFacts,
+    EmergencyUnblinding,
     Patient,
 )
 from studies.audit import reason_for_change
-from studies.models import AllocationSlot, EligibilityCriterion, RandomisationList, Study, StudySite
+from studies.models import (
+    AllocationSlot,
+    EligibilityCriterion,
+    Membership,
+    RandomisationList,
+    Study,
+    StudySite,
+)
+from studies.outbox import outbox_enqueue
 from studies.randomisation import stratum_key
+from studies.roles import Role
 
 
 def _today() -> date:
@@ -50,6 +60,12 @@ def patient_screen(*, study_site: StudySite, by, **data: Any) -> Patient:
             {"local_reference": _("This study does not record local references.")}
         )
     patient.status_changed_on = patient.screened_on
+    if Patient.objects.filter(
+        study_site=study_site, screening_number=patient.screening_number
+    ).exists():
+        raise ValidationError(
+            {"screening_number": _("This screening number is already used at this site.")}
+        )
     patient.full_clean()
     with reason_for_change("screening", user=by.pk):
         patient.save()
@@ -386,3 +402,45 @@ def patient_enrol(*, patient: Patient, by, strata: dict[str, str] | None = None)
         patient.save(update_fields=["subject_id", "enrolled_on"])
         allocation.save()
     return allocation
+
+
+# --- emergency unblinding ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def emergency_unblind(*, patient: Patient, by, password: str, reason: str) -> EmergencyUnblinding:
+    """Show the arm to the requesting investigator for this patient only, and tell the sponsor.
+
+    The investigator re-enters their password (21 CFR 11.200 style re-authentication). The
+    unblinding row, its audit event and the email to the sponsor's administrators are written in
+    one transaction; the email names the patient and the requester, never the arm.
+    """
+    if not by.check_password(password):
+        raise ValidationError({"password": _("This password is not correct.")})
+    if not reason.strip():
+        raise ValidationError({"reason": _("Give the medical reason for unblinding.")})
+    if not hasattr(patient, "allocation"):
+        raise ValidationError(_("This patient has not been randomised."))
+    study = patient.study_site.study
+    with reason_for_change(reason, user=by.pk):
+        unblinding = EmergencyUnblinding.objects.create(
+            patient=patient, requested_by=by, reason=reason
+        )
+    recipients = Membership.objects.filter(
+        study=study, role=Role.SPONSOR_ADMIN, is_active=True, user__is_active=True
+    ).values_list("user__email", flat=True)
+    outbox_enqueue(
+        key=f"emergency-unblinding-{unblinding.pk}",
+        to=recipients,
+        subject=f"[OligoCRF] {study.acronym}: emergency unblinding of {patient.subject_id}",
+        body=(
+            f"Emergency unblinding in {study.acronym} ({study.registry_id}).\n"
+            f"Patient: {patient.subject_id}, site {patient.study_site.number} "
+            f"({patient.study_site.site.institution}).\n"
+            f"Requested by: {by.get_full_name() or by.get_username()} at "
+            f"{timezone.localtime(unblinding.requested_at):%Y-%m-%d %H:%M %Z}.\n"
+            f"Reason: {reason}\n\n"
+            "The arm was shown to the requesting investigator only, for this patient only."
+        ),
+    )
+    return unblinding

@@ -20,4 +20,5 @@ urlpatterns = [
     ),
     path("patients/<int:patient_pk>/enrol/", views.patient_enrol, name="patient_enrol"),
     path("patients/<int:patient_pk>/status/", views.patient_status, name="patient_status"),
+    path("patients/<int:patient_pk>/unblind/", views.patient_unblind, name="patient_unblind"),
 ]

@@ -16,19 +16,23 @@ from patients import services, status
 from patients.forms import (
     ConsentForm,
     FactsForm,
-    LabFormSet,
     LesionFormSet,
     PatientFilterForm,
     ScreeningForm,
     StatusForm,
+    UnblindForm,
     WithdrawalForm,
+    formset_changes_saved_rows,
+    lab_formset,
 )
 from patients.models import Allocation, EligibilityFacts, Patient
-from studies.access import scope_for
+from studies.access import require, scope_for
 from studies.audit import reason_for_change
 from studies.blinding import sees_allocation
 from studies.lookups import get_patient_for_user, get_study_site_for_user, require_data_entry
-from studies.roles import AUDIT_READER_ROLES, DATA_ENTRY_ROLES
+from studies.roles import AUDIT_READER_ROLES, DATA_ENTRY_ROLES, Role
+
+INVESTIGATOR_ONLY = frozenset({Role.INVESTIGATOR})
 
 
 def _apply_errors(form, error: ValidationError) -> None:
@@ -121,9 +125,20 @@ def patient_facts(request: HttpRequest, patient_pk: int) -> HttpResponse:
     data = request.POST or None
     form = FactsForm(data, instance=facts)
     lesions = LesionFormSet(data, instance=patient, prefix="lesions")
-    labs = LabFormSet(data, instance=patient, prefix="labs")
+    labs = lab_formset(data, patient)
     if request.method == "POST" and all(f.is_valid() for f in (form, lesions, labs)):
-        reason = form.cleaned_data.get("reason") or "eligibility data entry"
+        reason = form.cleaned_data.get("reason", "").strip()
+        changes_saved = form.changes_saved_values() or any(
+            formset_changes_saved_rows(fs) for fs in (lesions, labs)
+        )
+        if changes_saved and not reason:
+            form.add_error("reason", _("Give a reason for changing saved data (audit trail)."))
+            return render(
+                request,
+                "patients/facts_form.html",
+                {"patient": patient, "form": form, "lesions": lesions, "labs": labs},
+            )
+        reason = reason or "eligibility data entry"
         with transaction.atomic(), reason_for_change(reason, user=request.user.pk):
             form.save()
             lesions.save()
@@ -271,3 +286,35 @@ def patient_status(request: HttpRequest, patient_pk: int) -> HttpResponse:
             messages.success(request, _("Status changed."))
             return redirect("patient_detail", patient_pk=patient.pk)
     return render(request, "patients/status_form.html", {"patient": patient, "form": form})
+
+
+def _may_unblind(user, patient) -> bool:
+    study_site = patient.study_site
+    return study_site.study.is_blinded_design and scope_for(user).has_role(
+        INVESTIGATOR_ONLY, study_site.study_id, study_site.pk
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def patient_unblind(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    """Emergency unblinding by the site's principal investigator, password re-entered."""
+    patient = get_patient_for_user(request.user, patient_pk)
+    require(_may_unblind(request.user, patient))
+    form = UnblindForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.emergency_unblind(
+                patient=patient,
+                by=request.user,
+                password=form.cleaned_data["password"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.warning(
+                request,
+                _("Unblinded for you, for this patient only. The sponsor has been informed."),
+            )
+            return redirect("patient_detail", patient_pk=patient.pk)
+    return render(request, "patients/unblind_form.html", {"patient": patient, "form": form})

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from patients.models import Patient
@@ -70,6 +72,13 @@ DEMO_USERS: tuple[DemoUser, ...] = (
             ("ATRA-SBRT", "Gustave Roussy", Role.INVESTIGATOR, False),
             ("STORM-01", "Gustave Roussy", Role.INVESTIGATOR, False),
         ),
+    ),
+    DemoUser(
+        "pi.paris",
+        "Léa",
+        "Fontaine",
+        "Investigator (PI), Paris: StORM-01 randomised",
+        (("STORM-01-R", "Paris", Role.INVESTIGATOR, False),),
     ),
     DemoUser(
         "pi.stop2",
@@ -195,22 +204,127 @@ def ensure_demo_totp(username: str) -> TOTPDevice:
     return device
 
 
-@transaction.atomic
-def load_demo_patients(per_site: int = 3) -> int:
-    """A few enrolled patients at the demo users' sites, so enrolment figures are not all zero."""
+# Eligible screening data per seed trial (each trial's computed criteria are satisfied).
+_LABS = (
+    ("anc", "2100", "/uL", None),
+    ("platelets", "180000", "/uL", None),
+    ("haemoglobin", "12.5", "g/dL", None),
+    ("creatinine", "78", "umol/L", "104"),
+    ("bilirubin", "9", "umol/L", "21"),
+    ("ast", "25", "U/L", "40"),
+    ("alt", "28", "U/L", "41"),
+)
+# Path of the demo patients at each site: (final status, off-study reason)
+_PATHS = (
+    ("screening", ""),
+    ("screen_failure", ""),
+    ("enrolled", ""),
+    ("on_treatment", ""),
+    ("follow_up", ""),
+    ("off_study", "completed"),
+)
+
+
+def _screen_demo(study_site: StudySite, n: int, by) -> Patient:
+    from patients import services
+    from patients.models import ScreeningLab, ScreeningLesion
+
+    today = timezone.localdate()
+    patient = services.patient_screen(
+        study_site=study_site,
+        by=by,
+        screening_number=f"SCR-{n:03d}",
+        screened_on=today - timedelta(days=40 - n),
+        sex="F" if n % 2 else "M",
+        age_at_consent=52 + 3 * n,
+    )
+    facts = patient.facts
+    facts.ecog, facts.current_line, facts.prior_lines = n % 2, 1, 1
+    facts.liver_metastases, facts.childbearing_potential = False, False
+    facts.restaging_on = today - timedelta(days=30)
+    facts.planned_treatment_start = today + timedelta(days=5)
+    facts.save()
+    for organ, diameter in (("lung", "21"), ("liver", "17")):
+        ScreeningLesion.objects.create(patient=patient, organ=organ, diameter_mm=Decimal(diameter))
+    if study_site.study.code == "STEREOSARC":
+        for analyte, value, unit, uln in _LABS:
+            ScreeningLab.objects.create(
+                patient=patient,
+                analyte=analyte,
+                value=Decimal(value),
+                unit=unit,
+                uln=Decimal(uln) if uln else None,
+                sampled_on=today - timedelta(days=3),
+            )
+    return patient
+
+
+def _walk_demo(patient: Patient, final: str, off_reason: str, by) -> None:
+    from patients import services
+
+    if final == "screening":
+        return
+    checks = services.eligibility_checks(patient)
+    answers = {c.criterion.pk: c.outcome != "not_met" for c in checks}
+    if final == "screen_failure":
+        answered = [c for c in checks if not c.outcome]  # answered by the investigator only
+        if not answered:
+            services.patient_change_status(
+                patient=patient,
+                new_status="screen_failure",
+                on=timezone.localdate(),
+                by=by,
+                reason="Demo",
+            )
+            return
+        answers[answered[0].criterion.pk] = False
+    services.eligibility_answer(patient=patient, answers=answers, by=by)
+    if final == "screen_failure":
+        return
+    services.consent_record(
+        patient=patient, consented_on=timezone.localdate(), form_version="v1.0", by=by
+    )
+    strata = {f.name: f.level_list[0] for f in patient.study_site.study.strat_factors.all()}
+    services.patient_enrol(patient=patient, by=by, strata=strata)
+    patient.refresh_from_db()
+    for step in ("on_treatment", "follow_up", "off_study"):
+        if patient.status == final:
+            break
+        services.patient_change_status(
+            patient=patient,
+            new_status=step,
+            on=timezone.localdate(),
+            by=by,
+            reason="Demo",
+            off_study_reason=off_reason if step == "off_study" else "",
+        )
+
+
+def load_demo_patients() -> int:
+    """Patients in every status at each demo investigator's site, made through the services."""
+    from studies.services import randomisation_list_generate
+
+    User = get_user_model()
+    statistician = User.objects.get(username="statistician.unblinded")
     created = 0
-    sites = StudySite.objects.filter(memberships__role=Role.INVESTIGATOR).select_related("study")
-    with reason_for_change("Demo data for make run", command="load_demo_data"):
-        for study_site in sites.distinct():
-            for n in range(1, per_site + 1):
-                subject_id = f"{study_site.study.code.replace('-', '')}-{study_site.number}-{n:03d}"
-                _, was_created = Patient.objects.get_or_create(
-                    subject_id=subject_id,
-                    defaults={
-                        "study_site": study_site,
-                        "status": Patient.Status.ENROLLED,
-                        "enrolled_on": date(2026, 1, 5) + timedelta(days=30 * n),
-                    },
-                )
-                created += was_created
+    sites = (
+        StudySite.objects.filter(memberships__role=Role.INVESTIGATOR)
+        .select_related("study", "site")
+        .distinct()
+        .order_by("study__code", "number")
+    )
+    for study_site in sites:
+        study = study_site.study
+        if study.is_randomised and not study.randomisation_lists.filter(is_active=True).exists():
+            randomisation_list_generate(study=study, by=statistician, slots_per_stratum=60)
+        if study_site.patients.exists():
+            continue
+        investigator = User.objects.filter(
+            memberships__study_site=study_site, memberships__role=Role.INVESTIGATOR
+        ).first()
+        for n, (final, off_reason) in enumerate(_PATHS, start=1):
+            with transaction.atomic():
+                patient = _screen_demo(study_site, n, investigator)
+                _walk_demo(patient, final, off_reason, investigator)
+            created += 1
     return created

@@ -442,3 +442,29 @@ UserEvent = pghistory.create_event_model(
     model_name="UserEvent",
     abstract=False,
 )
+
+
+class OutboxEmail(models.Model):
+    """An email decided in a transaction, sent after it commits; each key is sent once.
+
+    Written in the same transaction as the event it reports (so an event never lacks its email
+    and an email never reports an event that was rolled back); the sender task claims the row,
+    sends it and marks it sent, retrying on mail-server errors.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    to = models.JSONField(default=list)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("outgoing email")
+        verbose_name_plural = _("outgoing emails")
+        indexes = [models.Index(fields=["sent_at", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.key

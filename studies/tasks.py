@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import smtplib
+
 from celery import shared_task
 from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 
@@ -13,3 +17,58 @@ def heartbeat() -> str:
     now = timezone.now().isoformat()
     cache.set("oligocrf:worker-heartbeat", now, timeout=None)
     return now
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=10,
+)
+def send_outbox_email(self, email_id: int) -> bool:
+    """Send one outbox email once: claim it, send it, mark it sent."""
+    from django.core.mail import send_mail
+
+    from studies.models import OutboxEmail
+
+    email = OutboxEmail.objects.filter(pk=email_id, sent_at__isnull=True).first()
+    if email is None:
+        return False  # sent already (a duplicate delivery of this task)
+    failure: Exception | None = None
+    with transaction.atomic():
+        # Row lock: a second worker running this task at the same time waits, then sees it sent.
+        email = OutboxEmail.objects.select_for_update().get(pk=email_id)
+        if email.sent_at is not None:
+            return False
+        try:
+            send_mail(email.subject, email.body, None, email.to)
+        except (OSError, smtplib.SMTPException) as error:
+            failure = error
+        OutboxEmail.objects.filter(pk=email_id).update(
+            attempts=F("attempts") + 1,
+            sent_at=None if failure else timezone.now(),
+            last_error=str(failure)[:1000] if failure else "",
+        )
+    if failure is not None:
+        raise failure  # autoretry with back-off; the attempt is recorded
+    return True
+
+
+@shared_task(acks_late=True)
+def send_pending_outbox(older_than_seconds: int = 120) -> int:
+    """Beat sweep: re-enqueue emails whose send task was lost (e.g. broker down at commit)."""
+    from datetime import timedelta
+
+    from studies.models import OutboxEmail
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    pending = list(
+        OutboxEmail.objects.filter(
+            sent_at__isnull=True, created_at__lt=cutoff, attempts__lt=10
+        ).values_list("pk", flat=True)[:500]
+    )
+    for pk in pending:
+        send_outbox_email.delay(pk)
+    return len(pending)

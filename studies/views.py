@@ -201,3 +201,26 @@ def study_randomisation(request: HttpRequest, study_pk: int) -> HttpResponse:
             "can_generate": can_generate and rlist is None and study.is_randomised,
         },
     )
+
+
+def _consort(user, study: Study) -> dict:
+    """CONSORT-style flow of the visible patients: screened, eligible, enrolled, per arm."""
+    from patients.models import Allocation, Patient
+
+    patients = Patient.objects.for_user(user).filter(study_site__study=study)
+    counts = patients.aggregate(
+        screened=Count("pk"),
+        screen_failures=Count("pk", filter=Q(screening_outcome="screen_failure")),
+        eligible=Count("pk", filter=Q(screening_outcome="eligible")),
+        declined=Count("pk", filter=Q(screening_outcome="declined")),
+        enrolled=Count("pk", filter=Q(enrolled_on__isnull=False)),
+    )
+    per_arm = []
+    if sees_allocation(user, study, None):
+        per_arm = list(
+            Allocation.objects.filter(patient__in=patients)
+            .values("arm__name", "part")
+            .annotate(n=Count("pk"))
+            .order_by("part", "arm__name")
+        )
+    return {**counts, "per_arm": per_arm}

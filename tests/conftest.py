@@ -92,6 +92,17 @@ def world(db) -> World:
     )
 
 
+@pytest.fixture(scope="session")
+def celery_worker():
+    """A real Celery worker (in a thread) consuming the real Redis broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+        yield worker
+
+
 @pytest.fixture
 def login(client):
     """Log a user in; users whose role needs 2FA are marked as verified with a TOTP device."""

@@ -109,6 +109,7 @@ CELERY_RESULT_EXPIRES = timedelta(days=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict = {
     "worker-heartbeat": {"task": "studies.tasks.heartbeat", "schedule": 300.0},
+    "outbox-sweep": {"task": "studies.tasks.send_pending_outbox", "schedule": 300.0},
 }
 
 # Authentication

@@ -14,8 +14,19 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.views.generic import RedirectView
 
+from patients.models import Patient
 from studies.audit import event_model_for
-from studies.models import Arm, Membership, Site, Study, StudySite
+from studies.models import (
+    Arm,
+    EligibilityCriterion,
+    Membership,
+    RandomisationList,
+    Site,
+    StratificationFactor,
+    Study,
+    StudySite,
+)
+from studies.services import randomisation_list_generate
 from tests.conftest import ROLE_USERS
 from tests.cross.urlwalk import walk
 
@@ -42,23 +53,44 @@ def _elsewhere(world, user_name: str) -> dict[str, object]:
     return {"study": world.s1, "study_site": world.site_a, "patient": world.patient_a}
 
 
-def _admin_object(model, targets) -> object | None:
-    """An instance of ``model`` that belongs to the target study-site (or its study)."""
-    study_site = targets["study_site"]
-    study = targets["study"]
-    by_model = {
+# Models of the admin that hold no site's data: any row will do.
+NOT_TRIAL_DATA = {
+    "user",
+    "group",
+    "totpdevice",
+    "accessattempt",
+    "accesslog",
+    "accessfailurelog",
+    "outboxemail",
+}
+
+
+def _trial_objects(targets) -> dict:
+    study_site, study = targets["study_site"], targets["study"]
+    return {
         Study: study,
         StudySite: study_site,
         Site: study_site.site,
         Arm: Arm.objects.filter(study=study).first(),
         Membership: Membership.objects.filter(study=study).first(),
+        Patient: targets["patient"],
+        EligibilityCriterion: EligibilityCriterion.objects.filter(study=study).first(),
+        StratificationFactor: StratificationFactor.objects.filter(study=study).first(),
+        RandomisationList: RandomisationList.objects.filter(study=study).first(),
     }
+
+
+def _admin_object(model, targets) -> object | None:
+    """An instance of ``model`` that belongs to the target study-site (or its study)."""
+    by_model = _trial_objects(targets)
     if model in by_model:
         return by_model[model]
     tracked = getattr(model, "pgh_tracked_model", None)
     if tracked is not None and tracked in by_model:
         return model.objects.filter(pgh_obj_id=by_model[tracked].pk).first()
-    return model.objects.first()  # not trial data (users, devices, lockouts): any row
+    if model._meta.model_name in NOT_TRIAL_DATA:
+        return model.objects.first()
+    raise AssertionError(f"map {model.__name__} in _trial_objects or NOT_TRIAL_DATA")
 
 
 def _admin_model(route, admin):
@@ -113,6 +145,14 @@ def _event_count() -> int:
     )
 
 
+def _protocol_data(world) -> None:
+    """Criteria, factors and lists in both studies, so that their admin pages are probed too."""
+    for study in (world.s1, world.s2):
+        EligibilityCriterion.objects.create(study=study, kind="inclusion", number=1, text="Adult")
+        StratificationFactor.objects.create(study=study, name="ecog", label="ECOG", levels="0,1")
+        randomisation_list_generate(study=study, by=world.user("sam_sponsor"), slots_per_stratum=4)
+
+
 def test_every_object_id_kind_is_known():
     known = set(OWN_ID_KWARGS) | ADMIN_NON_OBJECT_KWARGS | ADMIN_OBJECT_KWARGS | {"content_type_id"}
     unknown = {(r.template, p) for r in walk() for p in r.params if p not in known}
@@ -136,6 +176,7 @@ def test_no_role_reaches_an_object_of_another_site(world, login, user_name):
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     TOTPDevice.objects.create(user=world.user("una_unblinded_stat"), name="other", confirmed=True)
+    _protocol_data(world)
     client = login(world.user(user_name))
     targets = _elsewhere(world, user_name)
     before = _event_count()

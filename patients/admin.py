@@ -1,0 +1,50 @@
+"""Patients in the sponsor's panel: read-only, scoped, never showing an allocation."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from patients.models import Patient
+from studies.admin_base import ScopedAdmin
+
+
+@admin.register(Patient)
+class PatientAdmin(ScopedAdmin):
+    study_path = "study_site__study"
+    list_display = [
+        "subject_id",
+        "screening_number",
+        "study_site",
+        "status",
+        "screening_outcome",
+        "screened_on",
+        "enrolled_on",
+    ]
+    list_filter = ["study_site__study", "status", "screening_outcome", "study_site__site"]
+    search_fields = ["subject_id", "screening_number"]
+    list_select_related = ["study_site__study", "study_site__site"]
+    readonly_fields = [
+        "study_site",
+        "screening_number",
+        "screened_on",
+        "screening_outcome",
+        "subject_id",
+        "status",
+        "status_changed_on",
+        "sex",
+        "year_of_birth",
+        "age_at_consent",
+        "local_reference",
+        "enrolled_on",
+        "off_study_reason",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request) -> bool:
+        return False  # patients are screened by the site, on the site's pages
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
