@@ -220,3 +220,11 @@ class UnblindForm(CrispyMixin, forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.setup_helper()
+
+
+class DeclineForm(CrispyMixin, forms.Form):
+    reason = forms.CharField(label=_("Reason for declining"), max_length=200)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.setup_helper()

@@ -84,6 +84,21 @@ def patient_update(*, patient: Patient, data: dict[str, Any], by, reason: str) -
     return patient
 
 
+@transaction.atomic
+def patient_decline(*, patient: Patient, by, reason: str) -> Patient:
+    """The patient declines to take part: the screening-log entry ends as "declined"."""
+    if patient.status != Patient.Status.SCREENING:
+        raise ValidationError(_("Only a patient in screening can decline."))
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why, as the patient put it (no names).")})
+    with reason_for_change("patient declined", user=by.pk):
+        patient.screening_outcome = Patient.ScreeningOutcome.DECLINED
+        patient.declined_reason = reason.strip()[:200]
+        _move(patient, Patient.Status.SCREEN_FAILURE, _today())
+        patient.save(update_fields=["screening_outcome", "declined_reason"])
+    return patient
+
+
 # --- eligibility -------------------------------------------------------------------------------
 
 
@@ -235,10 +250,15 @@ def is_eligible(patient: Patient) -> bool:
 def consent_record(*, patient: Patient, consented_on: date, form_version: str, by) -> Consent:
     _not_in_future(consented_on, "consented_on")
     allocation = Allocation.objects.filter(patient=patient).first()
-    if allocation is not None and consented_on > timezone.localtime(allocation.allocated_at).date():
-        raise ValidationError(
-            {"consented_on": _("Consent cannot be dated after the patient's randomisation.")}
-        )
+    if allocation is not None:
+        allocated_on = timezone.localtime(allocation.allocated_at).date()
+        # A re-consent (new form version) after randomisation is normal; a patient randomised
+        # with no consent dated on or before the randomisation is not.
+        consented_before = patient.consents.filter(consented_on__lte=allocated_on).exists()
+        if consented_on > allocated_on and not consented_before:
+            raise ValidationError(
+                {"consented_on": _("Consent cannot be dated after the patient's randomisation.")}
+            )
     consent = Consent(
         patient=patient, consented_on=consented_on, form_version=form_version, obtained_by=by
     )

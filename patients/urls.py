@@ -20,5 +20,6 @@ urlpatterns = [
     ),
     path("patients/<int:patient_pk>/enrol/", views.patient_enrol, name="patient_enrol"),
     path("patients/<int:patient_pk>/status/", views.patient_status, name="patient_status"),
+    path("patients/<int:patient_pk>/decline/", views.patient_decline, name="patient_decline"),
     path("patients/<int:patient_pk>/unblind/", views.patient_unblind, name="patient_unblind"),
 ]

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from patients import services, status
 from patients.forms import (
     ConsentForm,
+    DeclineForm,
     FactsForm,
     LesionFormSet,
     PatientFilterForm,
@@ -112,6 +113,9 @@ def patient_detail(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 AUDIT_READER_ROLES, study_site.study_id, study_site.pk
             ),
             "next_statuses": status.allowed_next(patient.status) - {"enrolled", "screen_failure"},
+            "can_unblind": allocation is not None
+            and not show_arm
+            and _may_unblind(request.user, patient),
         },
     )
 
@@ -318,3 +322,20 @@ def patient_unblind(request: HttpRequest, patient_pk: int) -> HttpResponse:
             )
             return redirect("patient_detail", patient_pk=patient.pk)
     return render(request, "patients/unblind_form.html", {"patient": patient, "form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def patient_decline(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = get_patient_for_user(request.user, patient_pk, write=True)
+    form = DeclineForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.patient_decline(
+                patient=patient, by=request.user, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, _("Recorded: the patient declined."))
+            return redirect("patient_detail", patient_pk=patient.pk)
+    return render(request, "patients/decline_form.html", {"patient": patient, "form": form})

@@ -94,3 +94,28 @@ class RandomisationListForm(forms.Form):
         if not values or any(v < 1 or v > 10 for v in values):
             raise forms.ValidationError(_("Give whole numbers from 1 to 10, e.g. 1,2."))
         return values
+
+
+class RandomisationUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("Allocation list (CSV)"),
+        help_text=_("Columns: stratum, sequence, arm (arm code). One row per slot."),
+    )
+
+    def clean_file(self) -> list[dict[str, str]]:
+        import csv
+        import io
+
+        upload = self.cleaned_data["file"]
+        if upload.size > 5 * 1024 * 1024:
+            raise forms.ValidationError(_("The file is larger than 5 MB."))
+        try:
+            text = upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise forms.ValidationError(_("The file is not UTF-8 text.")) from error
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames or {"stratum", "sequence", "arm"} - set(reader.fieldnames):
+            raise forms.ValidationError(
+                _("The first line must name the columns stratum, sequence and arm.")
+            )
+        return list(reader)

@@ -166,6 +166,16 @@ def validate_spec(spec: ListSpec) -> None:
         )
     if not isinstance(spec.seed, str) or SEPARATOR in spec.seed:
         raise ValueError(f"seed must be a string without {SEPARATOR!r}, got {spec.seed!r}")
+    if not _is_text(spec.seed):
+        raise ValueError("seed must be valid Unicode text (no lone surrogates)")
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _block(arms: Sequence[ArmWeight], multiplier: int, rng: random.Random) -> list[str]:

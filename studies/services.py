@@ -95,3 +95,54 @@ def randomisation_list_generate(
             for s in slots
         )
     return rlist
+
+
+@transaction.atomic
+def randomisation_list_upload(*, study, by, rows: list[dict[str, str]]):
+    """Store a list prepared outside the app (CSV rows: stratum, sequence, arm).
+
+    Refused whole, with the first problems named, unless every row names a known arm, each
+    stratum's sequence runs 1, 2, 3... without gap or repeat, and every stratum of the study is
+    present.
+    """
+    from studies.models import AllocationSlot, RandomisationList
+
+    if RandomisationList.objects.filter(study=study, is_active=True).exists():
+        raise ValueError("This study already has an active randomisation list.")
+    arms = {arm.code: arm for arm in study.arms.all()}
+    problems: list[str] = []
+    by_stratum: dict[str, list[int]] = {}
+    for line, row in enumerate(rows, start=2):
+        arm, stratum = row.get("arm", "").strip(), row.get("stratum", "").strip()
+        if arm not in arms:
+            problems.append(f"line {line}: unknown arm {arm!r}")
+        try:
+            by_stratum.setdefault(stratum, []).append(int(row.get("sequence", "")))
+        except ValueError:
+            problems.append(f"line {line}: sequence must be a whole number")
+    for stratum, sequences in by_stratum.items():
+        if sorted(sequences) != list(range(1, len(sequences) + 1)):
+            problems.append(f"stratum {stratum!r}: sequences must run 1..{len(sequences)}")
+    missing = sorted(set(strata_for(study)) - set(by_stratum))
+    if missing:
+        problems.append(f"strata missing: {', '.join(missing[:5])}")
+    if problems or not rows:
+        raise ValueError("; ".join(problems[:5]) or "The file has no row.")
+    with reason_for_change("randomisation list uploaded", user=by.pk):
+        rlist = RandomisationList.objects.create(
+            study=study,
+            uploaded=True,
+            created_by=by,
+            slots_per_stratum=max(len(s) for s in by_stratum.values()),
+            block_multipliers="",
+        )
+        AllocationSlot.objects.bulk_create(
+            AllocationSlot(
+                rlist=rlist,
+                stratum=row["stratum"].strip(),
+                sequence=int(row["sequence"]),
+                arm=arms[row["arm"].strip()],
+            )
+            for row in rows
+        )
+    return rlist

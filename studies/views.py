@@ -16,7 +16,7 @@ from patients.models import Patient
 from studies.access import require, scope_for
 from studies.audit import history_for
 from studies.blinding import sees_allocation
-from studies.forms import RandomisationListForm, StudySiteForm
+from studies.forms import RandomisationListForm, RandomisationUploadForm, StudySiteForm
 from studies.lookups import (
     get_study_for_user,
     get_study_site_for_user,
@@ -29,7 +29,11 @@ from studies.roles import (
     STUDY_MANAGER_ROLES,
     Role,
 )
-from studies.services import randomisation_list_generate, study_site_update
+from studies.services import (
+    randomisation_list_generate,
+    randomisation_list_upload,
+    study_site_update,
+)
 
 
 @require_GET
@@ -75,6 +79,8 @@ def study_detail(request: HttpRequest, study_pk: int) -> HttpResponse:
             "enrolled": sum(s.enrolled for s in sites),
             "my_roles": sorted(scope.roles_at(study.pk)),
             "can_read_audit": scope.has_role(AUDIT_READER_ROLES, study.pk),
+            "can_see_randomisation": scope.has_role(RANDOMISATION_VIEWER_ROLES, study.pk),
+            "consort": _consort(request.user, study),
         },
     )
 
@@ -164,24 +170,45 @@ def _can_generate_list(user, study: Study) -> bool:
     )
 
 
+def _list_post(request: HttpRequest, study: Study, form, upload) -> bool:
+    """Generate or upload the list from the posted form; False (with form errors) if refused."""
+    if request.POST.get("action") == "upload":
+        if not upload.is_valid():
+            return False
+        try:
+            randomisation_list_upload(
+                study=study, by=request.user, rows=upload.cleaned_data["file"]
+            )
+        except ValueError as error:
+            upload.add_error("file", str(error))
+            return False
+        return True
+    if not form.is_valid():
+        return False
+    try:
+        randomisation_list_generate(study=study, by=request.user, **form.cleaned_data)
+    except ValueError as error:
+        form.add_error(None, str(error))
+        return False
+    return True
+
+
 @require_http_methods(["GET", "POST"])
 def study_randomisation(request: HttpRequest, study_pk: int) -> HttpResponse:
-    """The statistician generates the concealed list; everyone allowed sees only fill levels."""
+    """The statistician generates (or uploads) the concealed list; others see fill levels only."""
     study = get_study_for_user(request.user, study_pk)
-    scope = scope_for(request.user)
-    require(scope.has_role(RANDOMISATION_VIEWER_ROLES, study.pk))
+    require(scope_for(request.user).has_role(RANDOMISATION_VIEWER_ROLES, study.pk))
     can_generate = _can_generate_list(request.user, study)
-    form = RandomisationListForm(request.POST or None)
+    uploading = request.POST.get("action") == "upload"
+    form = RandomisationListForm(request.POST if request.POST and not uploading else None)
+    upload = RandomisationUploadForm(
+        request.POST if uploading else None, request.FILES if uploading else None
+    )
     if request.method == "POST":
         require(can_generate)
-        if form.is_valid():
-            try:
-                randomisation_list_generate(study=study, by=request.user, **form.cleaned_data)
-            except ValueError as error:
-                form.add_error(None, str(error))
-            else:
-                messages.success(request, _("Randomisation list generated and stored."))
-                return redirect("study_randomisation", study_pk=study.pk)
+        if _list_post(request, study, form, upload):
+            messages.success(request, _("Randomisation list stored."))
+            return redirect("study_randomisation", study_pk=study.pk)
     rlist = study.randomisation_lists.filter(is_active=True).select_related("created_by").first()
     fill = []
     if rlist is not None:
@@ -198,6 +225,7 @@ def study_randomisation(request: HttpRequest, study_pk: int) -> HttpResponse:
             "rlist": rlist,
             "fill": fill,
             "form": form,
+            "upload": upload,
             "can_generate": can_generate and rlist is None and study.is_randomised,
         },
     )

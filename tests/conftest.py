@@ -53,6 +53,17 @@ ROLE_USERS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _english_by_default():
+    """Services called directly speak English unless a test says otherwise (requests switch
+    language through the locale middleware, which leaves the thread's language behind)."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def world(db) -> World:
     s1 = StudyFactory(code="S1", acronym="S1-TRIAL", blinding=Study.Blinding.OPEN)

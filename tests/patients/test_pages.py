@@ -165,8 +165,9 @@ def test_emergency_unblinding_needs_the_password_and_tells_the_sponsor(seeds, in
     client.force_login(investigator)
     detail = reverse("patient_detail", kwargs={"patient_pk": patient.pk})
     arm_name = patient.allocation.arm.name
-    assert arm_name not in client.get(detail).content.decode()
+    page = client.get(detail).content.decode()
     url = reverse("patient_unblind", kwargs={"patient_pk": patient.pk})
+    assert arm_name not in page and url in page  # the PI is offered emergency unblinding
     response = client.post(url, {"reason": "Grade 4 pneumonitis", "password": "wrong"})
     assert "This password is not correct." in response.content.decode()
     assert not EmergencyUnblinding.objects.exists() and not OutboxEmail.objects.exists()
