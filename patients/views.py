@@ -197,44 +197,50 @@ def patient_eligibility(request: HttpRequest, patient_pk: int) -> HttpResponse:
     )
 
 
-@require_http_methods(["GET", "POST"])
-def patient_consent(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    patient = get_patient_for_user(request.user, patient_pk, write=True)
-    form = ConsentForm(request.POST or None)
+def _form_page(request, patient, form, template: str, action, success: str) -> HttpResponse:
+    """The shape of every patient form page: valid form -> service -> message -> patient page.
+
+    ``action(cleaned_data)`` calls the service; its ValidationError lands on the form's fields.
+    """
     if request.method == "POST" and form.is_valid():
         try:
-            services.consent_record(patient=patient, by=request.user, **form.cleaned_data)
+            action(form.cleaned_data)
         except ValidationError as error:
             _apply_errors(form, error)
         else:
-            messages.success(request, _("Consent recorded."))
+            messages.success(request, success)
             return redirect("patient_detail", patient_pk=patient.pk)
-    return render(request, "patients/consent_form.html", {"patient": patient, "form": form})
+    return render(request, template, {"patient": patient, "form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def patient_consent(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = get_patient_for_user(request.user, patient_pk, write=True)
+    return _form_page(
+        request,
+        patient,
+        ConsentForm(request.POST or None),
+        "patients/consent_form.html",
+        lambda data: services.consent_record(patient=patient, by=request.user, **data),
+        _("Consent recorded."),
+    )
 
 
 @require_http_methods(["GET", "POST"])
 def consent_withdraw(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = get_patient_for_user(request.user, patient_pk, write=True)
     consent = services.active_consent(patient)
-    form = WithdrawalForm(request.POST or None)
     if consent is None:
         messages.error(request, _("This patient has no active consent."))
         return redirect("patient_detail", patient_pk=patient.pk)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.consent_withdraw(
-                consent=consent,
-                by=request.user,
-                withdrawn_on=form.cleaned_data["withdrawn_on"],
-                scope=form.cleaned_data["scope"],
-                reason=form.cleaned_data["reason"],
-            )
-        except ValidationError as error:
-            _apply_errors(form, error)
-        else:
-            messages.success(request, _("Withdrawal of consent recorded."))
-            return redirect("patient_detail", patient_pk=patient.pk)
-    return render(request, "patients/withdraw_form.html", {"patient": patient, "form": form})
+    return _form_page(
+        request,
+        patient,
+        WithdrawalForm(request.POST or None),
+        "patients/withdraw_form.html",
+        lambda data: services.consent_withdraw(consent=consent, by=request.user, **data),
+        _("Withdrawal of consent recorded."),
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -273,23 +279,14 @@ def patient_status(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = get_patient_for_user(request.user, patient_pk, write=True)
     allowed = status.allowed_next(patient.status) - {"enrolled", "screen_failure"}
     choices = [(s, Patient.Status(s).label) for s in Patient.Status.values if s in allowed]
-    form = StatusForm(request.POST or None, choices=choices)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.patient_change_status(
-                patient=patient,
-                by=request.user,
-                new_status=form.cleaned_data["new_status"],
-                on=form.cleaned_data["on"],
-                reason=form.cleaned_data["reason"],
-                off_study_reason=form.cleaned_data["off_study_reason"],
-            )
-        except ValidationError as error:
-            _apply_errors(form, error)
-        else:
-            messages.success(request, _("Status changed."))
-            return redirect("patient_detail", patient_pk=patient.pk)
-    return render(request, "patients/status_form.html", {"patient": patient, "form": form})
+    return _form_page(
+        request,
+        patient,
+        StatusForm(request.POST or None, choices=choices),
+        "patients/status_form.html",
+        lambda data: services.patient_change_status(patient=patient, by=request.user, **data),
+        _("Status changed."),
+    )
 
 
 def _may_unblind(user, patient) -> bool:
@@ -304,38 +301,24 @@ def patient_unblind(request: HttpRequest, patient_pk: int) -> HttpResponse:
     """Emergency unblinding by the site's principal investigator, password re-entered."""
     patient = get_patient_for_user(request.user, patient_pk)
     require(_may_unblind(request.user, patient))
-    form = UnblindForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.emergency_unblind(
-                patient=patient,
-                by=request.user,
-                password=form.cleaned_data["password"],
-                reason=form.cleaned_data["reason"],
-            )
-        except ValidationError as error:
-            _apply_errors(form, error)
-        else:
-            messages.warning(
-                request,
-                _("Unblinded for you, for this patient only. The sponsor has been informed."),
-            )
-            return redirect("patient_detail", patient_pk=patient.pk)
-    return render(request, "patients/unblind_form.html", {"patient": patient, "form": form})
+    return _form_page(
+        request,
+        patient,
+        UnblindForm(request.POST or None),
+        "patients/unblind_form.html",
+        lambda data: services.emergency_unblind(patient=patient, by=request.user, **data),
+        _("Unblinded for you, for this patient only. The sponsor has been informed."),
+    )
 
 
 @require_http_methods(["GET", "POST"])
 def patient_decline(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = get_patient_for_user(request.user, patient_pk, write=True)
-    form = DeclineForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.patient_decline(
-                patient=patient, by=request.user, reason=form.cleaned_data["reason"]
-            )
-        except ValidationError as error:
-            _apply_errors(form, error)
-        else:
-            messages.success(request, _("Recorded: the patient declined."))
-            return redirect("patient_detail", patient_pk=patient.pk)
-    return render(request, "patients/decline_form.html", {"patient": patient, "form": form})
+    return _form_page(
+        request,
+        patient,
+        DeclineForm(request.POST or None),
+        "patients/decline_form.html",
+        lambda data: services.patient_decline(patient=patient, by=request.user, **data),
+        _("Recorded: the patient declined."),
+    )
