@@ -42,3 +42,16 @@ def test_form_errors_are_in_the_users_language(world, login):
     html = client.post(url, {"recruitment_status": "SUSPENDED", "reason": ""}).content.decode()
     assert "Motif de modification" in html
     assert "Give a reason" not in html
+
+
+@pytest.mark.django_db
+def test_dates_are_unambiguous_in_english_and_french(world, login):
+    import datetime
+
+    world.s1.start_date = datetime.date(2026, 3, 2)
+    world.s1.save()
+    client = login(world.user("alice_pi"))
+    url = reverse("study_detail", kwargs={"study_pk": world.s1.pk})
+    assert "2026-03-02" in client.get(url).content.decode()
+    client.post(reverse("set_language"), {"language": "fr", "next": "/"})
+    assert "02/03/2026" in client.get(url).content.decode()
