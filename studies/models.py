@@ -110,6 +110,18 @@ class Study(models.Model):
     local_reference_enabled = models.BooleanField(
         _("sites may record their own patient reference"), default=False
     )
+    response_confirmation_required = models.BooleanField(
+        _("RECIST responses need confirmation"),
+        default=False,
+        help_text=_("RECIST 1.1 section 4.6: usually for non-randomised trials."),
+    )
+    min_sd_days = models.PositiveSmallIntegerField(
+        _("minimum interval for stable disease (days)"),
+        default=42,
+        help_text=_(
+            "A stable disease counts as best response only this long after treatment start."
+        ),
+    )
 
     objects = StudyQuerySet.as_manager()
 
@@ -148,6 +160,11 @@ class Arm(models.Model):
     description = models.TextField(_("description"), blank=True)
     allocation_weight = models.PositiveSmallIntegerField(
         _("allocation weight"), default=1, validators=[MinValueValidator(1)]
+    )
+    uses_irecist = models.BooleanField(
+        _("also report iRECIST"),
+        default=False,
+        help_text=_("Immunotherapy arms: iRECIST results beside RECIST 1.1."),
     )
 
     objects = ArmQuerySet.as_manager()

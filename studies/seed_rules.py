@@ -48,10 +48,14 @@ SEED_RULES: dict[tuple[str, str, int], tuple[Rule, ...]] = {
 
 # Study settings the registry pages imply (see each trial's notes in seed_data.py).
 SEED_SETTINGS: dict[str, dict[str, Any]] = {
-    "STORM-01": {"subject_prefix": "STORM01"},
+    # RECIST 1.1 section 4.6: responses are confirmed in non-randomised trials.
+    "STORM-01": {"subject_prefix": "STORM01", "response_confirmation_required": True},
     "STORM-01-R": {"subject_prefix": "STORM01R"},
     "STEREOSARC": {"subject_prefix": "STEREOSARC"},
     # Part I size is not on the registry page: 6 is a placeholder the sponsor sets in the admin.
     "ATRA-SBRT": {"subject_prefix": "ATRA", "run_in_size": 6, "run_in_arm_code": "SBRT_ATRA"},
     "STOP-2": {"subject_prefix": "STOP2"},
 }
+
+# Arms that report iRECIST beside RECIST 1.1 (immunotherapy): STEREOSARC's atezolizumab arm.
+SEED_IRECIST_ARMS: set[tuple[str, str]] = {("STEREOSARC", "A")}

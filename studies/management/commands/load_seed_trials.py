@@ -11,7 +11,7 @@ from django.db import models, transaction
 
 from studies.models import Arm, CriterionRule, EligibilityCriterion, Site, Study, StudySite
 from studies.seed_data import SEED_TRIALS, SeedTrial
-from studies.seed_rules import SEED_RULES, SEED_SETTINGS
+from studies.seed_rules import SEED_IRECIST_ARMS, SEED_RULES, SEED_SETTINGS
 
 # Our own wording where a registry page gives no title or acronym (see the trial's notes).
 _FALLBACK_NAMES = {
@@ -91,6 +91,7 @@ def load_trial(trial: SeedTrial) -> Study:
                 "name": arm.name,
                 "description": arm.description,
                 "allocation_weight": arm.allocation_weight,
+                "uses_irecist": (trial.code, arm.code) in SEED_IRECIST_ARMS,
             },
         )
     for number, seed_site in enumerate(trial.sites, start=1):
