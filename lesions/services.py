@@ -1,0 +1,318 @@
+"""Writes of lesions and scans, and the one place where responses are recomputed.
+
+Every write ends with :func:`recompute` in the same transaction: the patient's whole imaging
+history goes through the RECIST 1.1 engine (lesions/recist.py) and the stored results
+(TimepointResult per scan, PatientResponse per patient) are replaced, so editing a baseline or a
+middle scan updates every later result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from lesions import recist
+from lesions.models import (
+    ImagingAssessment,
+    Lesion,
+    Measurement,
+    PatientResponse,
+    TimepointResult,
+)
+from patients.models import Patient
+from studies.audit import reason_for_change
+
+IMAGING_STATUSES = {
+    Patient.Status.ENROLLED,
+    Patient.Status.ON_TREATMENT,
+    Patient.Status.FOLLOW_UP,
+    Patient.Status.OFF_STUDY,
+}
+
+
+@dataclass(frozen=True)
+class LesionRow:
+    label: str
+    organ: str
+    is_node: bool
+    category: str
+    diameter_mm: Decimal | None
+    location: str = ""
+    status_at_inclusion: str = ""
+    planned_for_sbrt: bool = False
+
+
+@dataclass(frozen=True)
+class MeasurementRow:
+    state: str
+    diameter_mm: Decimal | None = None
+    fragments_mm: str = ""
+    coalesced_into: Lesion | None = None
+
+
+def _fragments(text: str) -> tuple[Decimal, ...]:
+    try:
+        return tuple(Decimal(part.strip()) for part in text.split(",") if part.strip())
+    except ArithmeticError as error:
+        raise ValidationError(_("Fragments are diameters in mm separated by commas.")) from error
+
+
+def _check_date(patient: Patient, scan_date: date) -> None:
+    if scan_date > timezone.localdate():
+        raise ValidationError({"scan_date": _("This date is in the future.")})
+    if patient.status not in IMAGING_STATUSES:
+        raise ValidationError(_("Imaging is recorded for enrolled patients only."))
+
+
+# --- baseline ----------------------------------------------------------------------------------
+
+
+def _baseline_issues(rows: list[LesionRow]) -> list[recist.BaselineIssue]:
+    try:
+        lesions = [
+            recist.BaselineLesion(
+                lesion_id=row.label,
+                organ=row.organ,
+                is_node=row.is_node,
+                category=row.category,
+                diameter_mm=row.diameter_mm,
+            )
+            for row in rows
+        ]
+    except (TypeError, ValueError) as error:
+        raise ValidationError(str(error)) from error
+    return list(recist.validate_baseline(lesions))
+
+
+@transaction.atomic
+def baseline_record(
+    *, patient: Patient, scan_date: date, modality: str, rows: list[LesionRow], by
+) -> ImagingAssessment:
+    """Record the baseline scan with its target and non-target lesions, RECIST rules enforced."""
+    _check_date(patient, scan_date)
+    if patient.assessments.filter(is_baseline=True).exists():
+        raise ValidationError(_("This patient already has a baseline scan."))
+    errors = [issue.message for issue in _baseline_issues(rows) if issue.is_error]
+    if errors:
+        raise ValidationError(errors)
+    with reason_for_change("baseline imaging", user=by.pk):
+        scan = ImagingAssessment.objects.create(
+            patient=patient, scan_date=scan_date, modality=modality, is_baseline=True
+        )
+        for row in rows:
+            lesion = Lesion(
+                patient=patient,
+                label=row.label,
+                organ=row.organ,
+                location=row.location,
+                is_node=row.is_node,
+                category=row.category,
+                status_at_inclusion=row.status_at_inclusion,
+                planned_for_sbrt=row.planned_for_sbrt,
+            )
+            lesion.full_clean()
+            lesion.save()
+            if row.diameter_mm is not None:
+                Measurement.objects.create(
+                    assessment=scan, lesion=lesion, diameter_mm=row.diameter_mm
+                )
+        recompute(patient)
+    return scan
+
+
+# --- follow-up scans ---------------------------------------------------------------------------
+
+
+def _check_follow_up(patient: Patient, scan_date: date, assessment: ImagingAssessment | None):
+    baseline = patient.assessments.filter(is_baseline=True).first()
+    if baseline is None:
+        raise ValidationError(_("Record the baseline scan first."))
+    if scan_date <= baseline.scan_date:
+        raise ValidationError({"scan_date": _("A follow-up scan must be after the baseline scan.")})
+    clash = patient.assessments.filter(scan_date=scan_date)
+    if assessment is not None:
+        clash = clash.exclude(pk=assessment.pk)
+    if clash.exists():
+        raise ValidationError({"scan_date": _("There is already a scan on this date.")})
+
+
+@transaction.atomic
+def assessment_record(
+    *,
+    patient: Patient,
+    by,
+    scan_date: date,
+    modality: str,
+    non_target_status: str,
+    new_lesions: str,
+    measurements: dict[int, MeasurementRow],
+    new_lesion_rows: list[tuple[str, str, Decimal | None]] = (),
+    assessment: ImagingAssessment | None = None,
+    reason: str = "",
+) -> ImagingAssessment:
+    """Create (or, with a reason, correct) a follow-up scan; recompute every response."""
+    _check_date(patient, scan_date)
+    _check_follow_up(patient, scan_date, assessment)
+    if assessment is not None and not reason.strip():
+        raise ValidationError({"reason": _("Give a reason for changing saved data (audit trail).")})
+    lesions = {lesion.pk: lesion for lesion in patient.lesions.all()}
+    foreign = [pk for pk in measurements if pk not in lesions]
+    if foreign:
+        raise ValidationError(_("A measurement names a lesion of another patient."))
+    with reason_for_change(reason or "follow-up imaging", user=by.pk):
+        scan = assessment or ImagingAssessment(patient=patient)
+        scan.scan_date, scan.modality = scan_date, modality
+        scan.non_target_status, scan.new_lesions = non_target_status, new_lesions
+        scan.full_clean()
+        scan.save()
+        _save_measurements(scan, lesions, measurements)
+        _save_new_lesions(patient, scan, new_lesion_rows)
+        recompute(patient)
+    return scan
+
+
+def _save_measurements(scan, lesions, measurements: dict[int, MeasurementRow]) -> None:
+    for lesion_pk, row in measurements.items():
+        _fragments(row.fragments_mm)
+        values: dict[str, Any] = {
+            "state": row.state,
+            "diameter_mm": row.diameter_mm,
+            "fragments_mm": row.fragments_mm,
+            "coalesced_into": row.coalesced_into,
+        }
+        current = Measurement.objects.filter(assessment=scan, lesion=lesions[lesion_pk]).first()
+        if current is None:
+            current = Measurement(assessment=scan, lesion=lesions[lesion_pk])
+        elif all(getattr(current, k) == v for k, v in values.items()):
+            continue  # unchanged: no audit row
+        for key, value in values.items():
+            setattr(current, key, value)
+        current.full_clean()
+        current.save()
+
+
+def _save_new_lesions(patient: Patient, scan, rows) -> None:
+    for label, organ, diameter in rows:
+        lesion = Lesion(patient=patient, label=label, organ=organ, category=Lesion.Category.NEW)
+        lesion.full_clean()
+        lesion.save()
+        Measurement.objects.create(assessment=scan, lesion=lesion, diameter_mm=diameter)
+
+
+# --- recomputation -----------------------------------------------------------------------------
+
+
+def _engine_inputs(patient: Patient, scans: list[ImagingAssessment]):
+    """Plain engine data from the patient's lesions and scans (one query for measurements)."""
+    by_scan: dict[int, list[Measurement]] = {}
+    for m in Measurement.objects.filter(assessment__patient=patient).select_related(
+        "lesion", "coalesced_into"
+    ):
+        by_scan.setdefault(m.assessment_id, []).append(m)
+    baseline = next(s for s in scans if s.is_baseline)
+    base_values = {m.lesion.label: m.diameter_mm for m in by_scan.get(baseline.pk, [])}
+    lesions = [le for le in patient.lesions.all() if le.category != Lesion.Category.NEW]
+    engine_lesions = [
+        recist.BaselineLesion(
+            lesion_id=le.label,
+            organ=le.organ,
+            is_node=le.is_node,
+            category=le.category,
+            diameter_mm=base_values.get(le.label),
+        )
+        for le in lesions
+    ]
+    has_non_targets = any(le.category == Lesion.Category.NON_TARGET for le in lesions)
+    follow_ups = [
+        _engine_scan(scan, by_scan.get(scan.pk, []), has_non_targets)
+        for scan in scans
+        if not scan.is_baseline
+    ]
+    return baseline, engine_lesions, follow_ups
+
+
+def _engine_scan(scan: ImagingAssessment, measurements: list[Measurement], non_targets: bool):
+    targets, new = [], []
+    for m in measurements:
+        if m.lesion.category == Lesion.Category.NEW:
+            new.append(recist.NewLesion(lesion_id=m.lesion.label, diameter_mm=m.diameter_mm))
+        elif m.lesion.category == Lesion.Category.TARGET:
+            targets.append(
+                recist.Measurement(
+                    lesion_id=m.lesion.label,
+                    state=m.state,
+                    diameter_mm=m.diameter_mm if m.state == Measurement.State.PRESENT else None,
+                    fragments=_fragments(m.fragments_mm)
+                    if m.state == Measurement.State.SPLIT
+                    else (),
+                    coalesced_into=m.coalesced_into.label if m.coalesced_into_id else None,
+                )
+            )
+    return recist.Assessment(
+        day=scan.scan_date,
+        measurements=tuple(targets),
+        non_target=(scan.non_target_status or "NE") if non_targets else None,
+        new_lesions=scan.new_lesions,
+        new_lesion_details=tuple(new),
+    )
+
+
+def recompute(patient: Patient) -> recist.Evaluation | None:
+    """Run the engine over the whole history and replace the stored results."""
+    scans = list(patient.assessments.order_by("scan_date"))
+    if not any(s.is_baseline for s in scans):
+        PatientResponse.objects.filter(patient=patient).delete()
+        return None
+    baseline, lesions, follow_ups = _engine_inputs(patient, scans)
+    study = patient.study_site.study
+    try:
+        evaluation = recist.evaluate(
+            lesions,
+            follow_ups,
+            treatment_start=patient.enrolled_on or baseline.scan_date,
+            confirmation_required=study.response_confirmation_required,
+            min_sd_days=study.min_sd_days,
+            baseline_day=baseline.scan_date,
+        )
+    except (TypeError, ValueError) as error:
+        raise ValidationError(str(error)) from error
+    _store(patient, scans, evaluation)
+    return evaluation
+
+
+def _store(patient: Patient, scans: list[ImagingAssessment], evaluation) -> None:
+    by_day = {tp.day: tp for tp in evaluation.timepoints}
+    TimepointResult.objects.filter(assessment__patient=patient).delete()
+    TimepointResult.objects.bulk_create(
+        TimepointResult(
+            assessment=scan,
+            sum_mm=tp.sum_mm,
+            nadir_mm=tp.nadir_mm,
+            change_from_baseline_pct=tp.change_from_baseline_pct,
+            change_from_nadir_pct=tp.change_from_nadir_pct,
+            target=tp.target or "",
+            non_target=tp.non_target or "",
+            new_lesions=tp.new_lesions,
+            overall=tp.overall,
+        )
+        for scan in scans
+        if (tp := by_day.get(scan.scan_date)) is not None
+    )
+    PatientResponse.objects.update_or_create(
+        patient=patient,
+        defaults={
+            "baseline_sum_mm": evaluation.baseline_sum_mm,
+            "best_overall_response": evaluation.best_overall_response,
+            "best_response_on": evaluation.best_response_scan_day,
+            "best_change_pct": evaluation.best_change_from_baseline_pct,
+            "progression_on": evaluation.progression_date,
+            "baseline_issues": [w.message for w in evaluation.warnings],
+        },
+    )
