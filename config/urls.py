@@ -30,6 +30,7 @@ urlpatterns = [
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("admin/", admin.site.urls),
     path("", include("patients.urls")),
+    path("", include("lesions.urls")),
     path("", include("studies.urls")),
 ]
 

@@ -6,6 +6,7 @@ exists; a new kind of object id fails `test_every_object_id_kind_is_known` until
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
@@ -14,6 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.views.generic import RedirectView
 
+from lesions.models import ImagingAssessment, Lesion
 from patients.models import Patient
 from studies.audit import event_model_for
 from studies.models import (
@@ -31,7 +33,12 @@ from tests.conftest import ROLE_USERS
 from tests.cross.urlwalk import walk
 
 # Kwargs that name trial objects in our own URLs, and which world object of "elsewhere" to use.
-OWN_ID_KWARGS = {"study_pk": "study", "site_pk": "study_site", "patient_pk": "patient"}
+OWN_ID_KWARGS = {
+    "study_pk": "study",
+    "site_pk": "study_site",
+    "patient_pk": "patient",
+    "scan_pk": "scan",
+}
 # Kwargs of the admin that are not object ids.
 ADMIN_NON_OBJECT_KWARGS = {"app_label", "url"}
 # Kwargs of admin views that name an object of the model in their path (admin/<app>/<model>/).
@@ -45,12 +52,22 @@ def _elsewhere(world, user_name: str) -> dict[str, object]:
     study_attr, site_attr, _role, _blinded = ROLE_USERS[user_name]
     if site_attr == "site_a":
         # A site user of S1 site A: site B is "another site" of the same study.
-        return {"study": world.s2, "study_site": world.site_b, "patient": world.patient_b}
+        return targets_at(world.s2, world.site_b, world.patient_b)
     if site_attr == "site_b":
-        return {"study": world.s2, "study_site": world.site_a, "patient": world.patient_a}
+        return targets_at(world.s2, world.site_a, world.patient_a)
     if study_attr == "s1":
-        return {"study": world.s2, "study_site": world.site_c, "patient": world.patient_c}
-    return {"study": world.s1, "study_site": world.site_a, "patient": world.patient_a}
+        return targets_at(world.s2, world.site_c, world.patient_c)
+    return targets_at(world.s1, world.site_a, world.patient_a)
+
+
+def targets_at(study, study_site, patient) -> dict[str, object]:
+    """The objects URL ids are filled with: a study, a site, a patient and the patient's scan."""
+    scan = ImagingAssessment.objects.filter(patient=patient).first()
+    if scan is None:
+        scan = ImagingAssessment.objects.create(
+            patient=patient, scan_date=datetime.date(2026, 1, 5), modality="CT"
+        )
+    return {"study": study, "study_site": study_site, "patient": patient, "scan": scan}
 
 
 # Models of the admin that hold no site's data: any row will do.
@@ -77,6 +94,8 @@ def _trial_objects(targets) -> dict:
         EligibilityCriterion: EligibilityCriterion.objects.filter(study=study).first(),
         StratificationFactor: StratificationFactor.objects.filter(study=study).first(),
         RandomisationList: RandomisationList.objects.filter(study=study).first(),
+        ImagingAssessment: targets["scan"],
+        Lesion: Lesion.objects.filter(patient=targets["patient"]).first(),
     }
 
 
@@ -219,7 +238,7 @@ def test_a_sponsor_role_sees_every_site_of_its_study_only(world, login):
 
 def test_anonymous_users_reach_nothing_but_the_login_page(world, client):
     login_urls = (reverse("login"), reverse("admin:login"))
-    targets = {"study": world.s1, "study_site": world.site_a, "patient": world.patient_a}
+    targets = targets_at(world.s1, world.site_a, world.patient_a)
     checked = 0
     for route in walk():
         if route.name in ANONYMOUS_ALLOWED:

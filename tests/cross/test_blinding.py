@@ -12,7 +12,7 @@ from django.urls import reverse
 from patients.models import Allocation
 from studies.models import Arm, Membership
 from studies.roles import Role
-from tests.cross.test_access import _url_for
+from tests.cross.test_access import _url_for, targets_at
 from tests.cross.urlwalk import walk
 from tests.factories import MembershipFactory, UserFactory
 
@@ -55,7 +55,7 @@ def blinded_world(world):
 
 
 def _pages(world):
-    targets = {"study": world.s2, "study_site": world.site_c, "patient": world.patient_c}
+    targets = targets_at(world.s2, world.site_c, world.patient_c)
     for route in walk():
         url = _url_for(route, world, targets) if route.params else route.build({})
         if url is not None and "logout" not in url:

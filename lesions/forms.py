@@ -1,0 +1,147 @@
+"""The baseline and follow-up imaging forms (crispy-forms, Bootstrap 5)."""
+
+from __future__ import annotations
+
+from crispy_forms.helper import FormHelper
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from lesions.models import ImagingAssessment, Lesion, Measurement
+
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class ScanForm(forms.ModelForm):
+    reason = forms.CharField(
+        label=_("Reason for change"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Needed when you correct a saved scan."),
+    )
+
+    class Meta:
+        model = ImagingAssessment
+        fields = ["scan_date", "modality", "non_target_status", "new_lesions"]
+        widgets = {"scan_date": DATE}
+
+    def __init__(
+        self,
+        *args,
+        baseline: bool = False,
+        has_non_targets: bool = True,
+        editing: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if baseline:
+            del self.fields["non_target_status"], self.fields["new_lesions"]
+        elif not has_non_targets:
+            del self.fields["non_target_status"]
+        else:
+            self.fields["non_target_status"].required = True
+        if not editing:
+            del self.fields["reason"]
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.disable_csrf = True
+
+
+class BaselineLesionForm(forms.ModelForm):
+    diameter_mm = forms.DecimalField(
+        label=_("Diameter (mm)"),
+        required=False,
+        max_digits=5,
+        decimal_places=1,
+        min_value=0,
+        max_value=500,
+        help_text=_("Targets: longest diameter, short axis for nodes."),
+    )
+
+    class Meta:
+        model = Lesion
+        fields = [
+            "label",
+            "organ",
+            "location",
+            "is_node",
+            "category",
+            "status_at_inclusion",
+            "planned_for_sbrt",
+        ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = [
+            c for c in Lesion.Category.choices if c[0] != Lesion.Category.NEW
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("category") == Lesion.Category.TARGET and cleaned.get("diameter_mm") is None:
+            self.add_error("diameter_mm", _("A target lesion needs its baseline measurement."))
+        return cleaned
+
+
+BaselineFormSet = forms.formset_factory(BaselineLesionForm, extra=6, max_num=15)
+
+
+class MeasurementForm(forms.Form):
+    """One target lesion at a follow-up scan, shown with its previous value."""
+
+    state = forms.ChoiceField(label=_("state"), choices=Measurement.State.choices)
+    diameter_mm = forms.DecimalField(
+        label=_("diameter (mm)"),
+        required=False,
+        max_digits=5,
+        decimal_places=1,
+        min_value=0,
+        max_value=500,
+    )
+    fragments_mm = forms.CharField(label=_("fragments (mm)"), required=False, max_length=60)
+    coalesced_into = forms.ModelChoiceField(
+        label=_("coalesced into"), required=False, queryset=Lesion.objects.none()
+    )
+
+    def __init__(self, *args, lesion: Lesion, previous, others, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lesion, self.previous = lesion, previous
+        self.fields["coalesced_into"].queryset = others
+
+    def clean(self):
+        cleaned = super().clean()
+        state, diameter = cleaned.get("state"), cleaned.get("diameter_mm")
+        if state == Measurement.State.PRESENT and diameter is None:
+            self.add_error("diameter_mm", _("Give the diameter, or choose another state."))
+        if state != Measurement.State.PRESENT and diameter is not None:
+            self.add_error("diameter_mm", _("A diameter is given only for a measured lesion."))
+        if state == Measurement.State.SPLIT and not cleaned.get("fragments_mm"):
+            self.add_error("fragments_mm", _("Give the fragments' diameters."))
+        if state == Measurement.State.COALESCED and not cleaned.get("coalesced_into"):
+            self.add_error("coalesced_into", _("Say which lesion it merged into."))
+        return cleaned
+
+
+class NewLesionForm(forms.Form):
+    label = forms.CharField(label=_("label"), max_length=10, required=False)
+    organ = forms.ChoiceField(
+        label=_("organ"),
+        choices=[("", "—"), *Lesion._meta.get_field("organ").choices],
+        required=False,
+    )
+    diameter_mm = forms.DecimalField(
+        label=_("diameter (mm)"),
+        required=False,
+        max_digits=5,
+        decimal_places=1,
+        min_value=0,
+        max_value=500,
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("label") and not cleaned.get("organ"):
+            self.add_error("organ", _("Give the organ of the new lesion."))
+        return cleaned
+
+
+NewLesionFormSet = forms.formset_factory(NewLesionForm, extra=2, max_num=10)

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from lesions import views
+
+urlpatterns = [
+    path("patients/<int:patient_pk>/lesions/", views.patient_lesions, name="patient_lesions"),
+    path("patients/<int:patient_pk>/lesions/baseline/", views.baseline_new, name="baseline_new"),
+    path("patients/<int:patient_pk>/scans/new/", views.scan_edit, name="scan_new"),
+    path("patients/<int:patient_pk>/scans/<int:scan_pk>/", views.scan_edit, name="scan_edit"),
+]

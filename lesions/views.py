@@ -1,0 +1,223 @@
+"""The patient's lesions page, the baseline scan form and the follow-up scan form."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from lesions import charts, services
+from lesions.forms import BaselineFormSet, MeasurementForm, NewLesionFormSet, ScanForm
+from lesions.models import ImagingAssessment, Lesion, Measurement, PatientResponse
+from studies.access import scope_for
+from studies.lookups import get_patient_for_user
+from studies.roles import DATA_ENTRY_ROLES
+
+
+def _errors(error: ValidationError) -> list[str]:
+    return error.messages
+
+
+@require_GET
+def patient_lesions(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = get_patient_for_user(request.user, patient_pk)
+    lesions = list(patient.lesions.order_by("category", "label"))
+    scans = list(patient.assessments.select_related("result").order_by("scan_date"))
+    values: dict[tuple[int, int], Measurement] = {
+        (m.assessment_id, m.lesion_id): m
+        for m in Measurement.objects.filter(assessment__patient=patient)
+    }
+    rows = [
+        {"lesion": lesion, "cells": [values.get((scan.pk, lesion.pk)) for scan in scans]}
+        for lesion in lesions
+    ]
+    response = PatientResponse.objects.filter(patient=patient).first()
+    study_site = patient.study_site
+    return render(
+        request,
+        "lesions/patient_lesions.html",
+        {
+            "patient": patient,
+            "lesions": lesions,
+            "scans": scans,
+            "rows": rows,
+            "response": response,
+            "burden_svg": _burden_svg(scans, response),
+            "has_baseline": any(s.is_baseline for s in scans),
+            "can_enter": scope_for(request.user).has_role(
+                DATA_ENTRY_ROLES, study_site.study_id, study_site.pk
+            ),
+        },
+    )
+
+
+def _burden_svg(scans: list[ImagingAssessment], response: PatientResponse | None) -> str:
+    """The tumour-burden curve: complete sums only (a partial sum is not a burden)."""
+    if response is None or response.baseline_sum_mm is None:
+        return ""
+    start = scans[0].scan_date
+    points = [charts.Point(0, response.baseline_sum_mm)]
+    for scan in scans[1:]:
+        result = getattr(scan, "result", None)
+        if result is not None and result.change_from_baseline_pct is not None:
+            points.append(charts.Point(charts.days_between(start, scan.scan_date), result.sum_mm))
+    nadir = min(p.value for p in points)
+    svg = charts.burden_curve(tuple(points), nadir, _("Sum of target diameters"))
+    return mark_safe(svg)  # noqa: S308 - built by lesions.charts, which escapes all text
+
+
+@require_http_methods(["GET", "POST"])
+def baseline_new(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = get_patient_for_user(request.user, patient_pk, write=True)
+    data = request.POST or None
+    form = ScanForm(data, baseline=True)
+    lesions = BaselineFormSet(data, prefix="lesions")
+    problems: list[str] = []
+    if request.method == "POST" and form.is_valid() and lesions.is_valid():
+        rows = [
+            services.LesionRow(
+                **{
+                    k: f.cleaned_data[k]
+                    for k in (
+                        "label",
+                        "organ",
+                        "location",
+                        "is_node",
+                        "category",
+                        "status_at_inclusion",
+                        "planned_for_sbrt",
+                        "diameter_mm",
+                    )
+                }
+            )
+            for f in lesions.forms
+            if f.has_changed() and f.cleaned_data.get("label")
+        ]
+        try:
+            services.baseline_record(
+                patient=patient,
+                by=request.user,
+                rows=rows,
+                scan_date=form.cleaned_data["scan_date"],
+                modality=form.cleaned_data["modality"],
+            )
+        except ValidationError as error:
+            problems = _errors(error)
+        else:
+            messages.success(request, _("Baseline scan saved."))
+            return redirect("patient_lesions", patient_pk=patient.pk)
+    return render(
+        request,
+        "lesions/baseline_form.html",
+        {
+            "patient": patient,
+            "form": form,
+            "lesions": lesions,
+            "problems": problems,
+        },
+    )
+
+
+def _measurement_forms(data, patient, scan: ImagingAssessment | None) -> list[MeasurementForm]:
+    targets = list(patient.lesions.filter(category=Lesion.Category.TARGET).order_by("label"))
+    saved = {}
+    if scan is not None:
+        saved = {m.lesion_id: m for m in scan.measurements.all()}
+    previous = {}
+    earlier = Measurement.objects.filter(assessment__patient=patient, lesion__in=targets)
+    if scan is not None:
+        earlier = earlier.filter(assessment__scan_date__lt=scan.scan_date)
+    for m in earlier.order_by("assessment__scan_date"):
+        previous[m.lesion_id] = m
+    forms = []
+    for lesion in targets:
+        current = saved.get(lesion.pk)
+        initial = (
+            {
+                "state": current.state,
+                "diameter_mm": current.diameter_mm,
+                "fragments_mm": current.fragments_mm,
+                "coalesced_into": current.coalesced_into_id,
+            }
+            if current
+            else {}
+        )
+        others = patient.lesions.filter(category=Lesion.Category.TARGET).exclude(pk=lesion.pk)
+        forms.append(
+            MeasurementForm(
+                data,
+                prefix=f"m{lesion.pk}",
+                initial=initial,
+                lesion=lesion,
+                previous=previous.get(lesion.pk),
+                others=others,
+            )
+        )
+    return forms
+
+
+@require_http_methods(["GET", "POST"])
+def scan_edit(request: HttpRequest, patient_pk: int, scan_pk: int | None = None) -> HttpResponse:
+    patient = get_patient_for_user(request.user, patient_pk, write=True)
+    scan = None
+    if scan_pk is not None:
+        scan = patient.assessments.filter(pk=scan_pk, is_baseline=False).first()
+        if scan is None:
+            raise Http404
+    data = request.POST or None
+    has_non_targets = patient.lesions.filter(category=Lesion.Category.NON_TARGET).exists()
+    form = ScanForm(data, instance=scan, has_non_targets=has_non_targets, editing=scan is not None)
+    measurements = _measurement_forms(data, patient, scan)
+    new_lesions = NewLesionFormSet(data, prefix="new")
+    problems: list[str] = []
+    if request.method == "POST" and all(f.is_valid() for f in (form, new_lesions, *measurements)):
+        try:
+            _save_scan(request, patient, scan, form, measurements, new_lesions)
+        except ValidationError as error:
+            problems = _errors(error)
+        else:
+            messages.success(request, _("Scan saved; responses recomputed."))
+            return redirect("patient_lesions", patient_pk=patient.pk)
+    return render(
+        request,
+        "lesions/scan_form.html",
+        {
+            "patient": patient,
+            "form": form,
+            "measurements": measurements,
+            "new_lesions": new_lesions,
+            "problems": problems,
+            "scan": scan,
+        },
+    )
+
+
+def _save_scan(request, patient, scan, form, measurements, new_lesions) -> None:
+    services.assessment_record(
+        patient=patient,
+        by=request.user,
+        assessment=scan,
+        scan_date=form.cleaned_data["scan_date"],
+        modality=form.cleaned_data["modality"],
+        non_target_status=form.cleaned_data.get("non_target_status", ""),
+        new_lesions=form.cleaned_data["new_lesions"],
+        reason=form.cleaned_data.get("reason", ""),
+        measurements={
+            f.lesion.pk: services.MeasurementRow(
+                state=f.cleaned_data["state"],
+                diameter_mm=f.cleaned_data["diameter_mm"],
+                fragments_mm=f.cleaned_data["fragments_mm"],
+                coalesced_into=f.cleaned_data["coalesced_into"],
+            )
+            for f in measurements
+        },
+        new_lesion_rows=[
+            (f.cleaned_data["label"], f.cleaned_data["organ"], f.cleaned_data["diameter_mm"])
+            for f in new_lesions.forms
+            if f.cleaned_data.get("label")
+        ],
+    )
