@@ -211,6 +211,11 @@ class PatientResponse(models.Model):
     best_change_pct = models.DecimalField(max_digits=7, decimal_places=1, null=True)
     progression_on = models.DateField(null=True)
     irecist_best_response = models.CharField(max_length=20, blank=True)
+    # Local control of irradiated lesions (per-lesion progression, lesions/recist.py).
+    in_field_progression_on = models.DateField(null=True)
+    out_of_field_progression_on = models.DateField(null=True)
+    local_control = models.JSONField(default=list)
+    local_control_note = models.CharField(max_length=300, blank=True)
     baseline_issues = models.JSONField(default=list)
     computed_at = models.DateTimeField(auto_now=True)
 

@@ -284,7 +284,46 @@ def recompute(patient: Patient) -> recist.Evaluation | None:
     except (TypeError, ValueError) as error:
         raise ValidationError(str(error)) from error
     _store(patient, scans, evaluation)
+    _store_local_control(patient, lesions, follow_ups, baseline.scan_date)
     return evaluation
+
+
+def _store_local_control(patient: Patient, lesions, follow_ups, baseline_day: date) -> None:
+    """In-field (irradiated lesion) versus out-of-field progression, per lesion."""
+    treated = set(
+        patient.lesions.filter(planned_for_sbrt=True)
+        .exclude(category=Lesion.Category.NEW)
+        .values_list("label", flat=True)
+    )
+    values: dict[str, Any] = {"local_control_note": ""}
+    try:
+        control = recist.lesion_progression(
+            lesions, follow_ups, treated=treated, baseline_day=baseline_day
+        )
+    except (TypeError, ValueError) as error:
+        # e.g. new lesions reported without their sizes: undetermined, never guessed.
+        values.update(
+            in_field_progression_on=None,
+            out_of_field_progression_on=None,
+            local_control=[],
+            local_control_note=str(error)[:300],
+        )
+    else:
+        values.update(
+            in_field_progression_on=control.in_field_progression_day,
+            out_of_field_progression_on=control.out_of_field_progression_day,
+            local_control=[
+                {
+                    "lesion": c.lesion_id,
+                    "treated": c.treated,
+                    "nadir_mm": str(c.nadir_mm) if c.nadir_mm is not None else None,
+                    "progression_on": c.progression_day.isoformat() if c.progression_day else None,
+                    "criterion": c.criterion or "",
+                }
+                for c in control.lesions
+            ],
+        )
+    PatientResponse.objects.filter(patient=patient).update(**values)
 
 
 def _store(patient: Patient, scans: list[ImagingAssessment], evaluation) -> None:

@@ -7,4 +7,5 @@ urlpatterns = [
     path("patients/<int:patient_pk>/lesions/baseline/", views.baseline_new, name="baseline_new"),
     path("patients/<int:patient_pk>/scans/new/", views.scan_edit, name="scan_new"),
     path("patients/<int:patient_pk>/scans/<int:scan_pk>/", views.scan_edit, name="scan_edit"),
+    path("studies/<int:study_pk>/response/", views.study_response, name="study_response"),
 ]

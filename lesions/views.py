@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -12,9 +14,17 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from lesions import charts, services
 from lesions.forms import BaselineFormSet, MeasurementForm, NewLesionFormSet, ScanForm
-from lesions.models import ImagingAssessment, Lesion, Measurement, PatientResponse
-from studies.access import scope_for
-from studies.lookups import get_patient_for_user
+from lesions.models import (
+    ImagingAssessment,
+    Lesion,
+    Measurement,
+    PatientResponse,
+    TimepointResult,
+)
+from patients.models import Allocation, Patient
+from studies.access import scope_for, site_q
+from studies.blinding import sees_allocation
+from studies.lookups import get_patient_for_user, get_study_for_user, get_study_site_for_user
 from studies.roles import DATA_ENTRY_ROLES
 
 
@@ -220,4 +230,82 @@ def _save_scan(request, patient, scan, form, measurements, new_lesions) -> None:
             for f in new_lesions.forms
             if f.cleaned_data.get("label")
         ],
+    )
+
+
+@require_GET
+def study_response(request: HttpRequest, study_pk: int) -> HttpResponse:
+    """Spider and waterfall plots of the visible patients (one site with ?site=), coloured by arm
+    for users who may see allocations, in one colour for everyone else."""
+    study = get_study_for_user(request.user, study_pk)
+    patients = Patient.objects.for_user(request.user).filter(study_site__study=study)
+    site = None
+    if request.GET.get("site", "").isdigit():
+        site = get_study_site_for_user(request.user, int(request.GET["site"]))
+        patients = patients.filter(study_site=site)
+    arms = {}
+    if study.is_randomised and sees_allocation(request.user, study, site.pk if site else None):
+        arms = dict(
+            Allocation.objects.filter(patient__in=patients).values_list("patient_id", "arm__name")
+        )
+    return render(
+        request,
+        "lesions/study_response.html",
+        {
+            "study": study,
+            "site": site,
+            "spider_svg": mark_safe(
+                charts.spider_plot(  # noqa: S308 - escaped by lesions.charts
+                    _spider_series(patients, arms), _("Change from baseline over time")
+                )
+            ),
+            "waterfall_svg": mark_safe(
+                charts.waterfall_plot(  # noqa: S308 - escaped by lesions.charts
+                    _waterfall_bars(patients, arms), _("Best change from baseline")
+                )
+            ),
+            "sites": study.study_sites.filter(site_q(request.user)).select_related("site"),
+            "coloured_by_arm": bool(arms),
+        },
+    )
+
+
+def _spider_series(patients, arms: dict[int, str]) -> tuple[charts.Series, ...]:
+    rows = (
+        TimepointResult.objects.filter(
+            assessment__patient__in=patients, change_from_baseline_pct__isnull=False
+        )
+        .values_list(
+            "assessment__patient_id",
+            "assessment__patient__subject_id",
+            "assessment__scan_date",
+            "change_from_baseline_pct",
+        )
+        .order_by("assessment__patient_id", "assessment__scan_date")
+    )
+    baselines = dict(
+        ImagingAssessment.objects.filter(patient__in=patients, is_baseline=True).values_list(
+            "patient_id", "scan_date"
+        )
+    )
+    series: dict[int, list] = {}
+    labels: dict[int, str] = {}
+    for patient_id, subject, day, change in rows:
+        if patient_id not in baselines:
+            continue
+        points = series.setdefault(patient_id, [charts.Point(0, Decimal(0))])
+        points.append(charts.Point(charts.days_between(baselines[patient_id], day), change))
+        labels[patient_id] = subject or ""
+    return tuple(
+        charts.Series(labels[pk], tuple(points), group=arms.get(pk, ""))
+        for pk, points in series.items()
+    )
+
+
+def _waterfall_bars(patients, arms: dict[int, str]) -> tuple[charts.Bar, ...]:
+    rows = PatientResponse.objects.filter(
+        patient__in=patients, best_change_pct__isnull=False
+    ).values_list("patient_id", "patient__subject_id", "best_change_pct")
+    return tuple(
+        charts.Bar(subject or "", change, group=arms.get(pk, "")) for pk, subject, change in rows
     )

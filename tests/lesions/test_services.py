@@ -174,3 +174,35 @@ def test_a_measurement_of_another_patients_lesion_is_refused(enrolled, investiga
             new_lesions="NO",
             measurements={foreign.pk: MeasurementRow("present", D("10"))},
         )
+
+
+def test_local_control_separates_in_field_from_out_of_field_progression(enrolled, investigator):
+    rows = [
+        LesionRow("T1", "lung", False, "target", D("20"), planned_for_sbrt=True),
+        LesionRow("T2", "liver", False, "target", D("20")),
+    ]
+    services.baseline_record(
+        patient=enrolled,
+        scan_date=today() - timedelta(days=120),
+        modality="CT",
+        rows=rows,
+        by=investigator,
+    )
+    lesions = {le.label: le.pk for le in enrolled.lesions.all()}
+    services.assessment_record(
+        patient=enrolled,
+        by=investigator,
+        scan_date=today() - timedelta(days=60),
+        modality="CT",
+        non_target_status="",
+        new_lesions="NO",
+        measurements={
+            lesions["T1"]: MeasurementRow("present", D("12")),
+            lesions["T2"]: MeasurementRow("present", D("26")),
+        },  # T2: +30 %, +6 mm
+    )
+    response = PatientResponse.objects.get(patient=enrolled)
+    assert response.in_field_progression_on is None
+    assert response.out_of_field_progression_on == today() - timedelta(days=60)
+    t2 = next(row for row in response.local_control if row["lesion"] == "T2")
+    assert (t2["treated"], t2["nadir_mm"]) == (False, "20.0")
