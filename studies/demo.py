@@ -300,6 +300,62 @@ def _walk_demo(patient: Patient, final: str, off_reason: str, by) -> None:
         )
 
 
+# Demo tumour courses (sum change at the two follow-up scans, %), cycled over patients.
+_COURSES = ((-35, -40), (-10, 15), (5, 30), (-31, -28))
+
+
+def _demo_imaging(patient: Patient, n: int, by) -> None:
+    """A baseline and two follow-up scans, through the lesion services (responses computed)."""
+    from lesions import services as lesion_services
+
+    today = timezone.localdate()
+    rows = [
+        lesion_services.LesionRow(
+            "T1",
+            "lung",
+            False,
+            "target",
+            Decimal("24"),
+            status_at_inclusion="progressing",
+            planned_for_sbrt=True,
+        ),
+        lesion_services.LesionRow(
+            "T2",
+            "liver",
+            False,
+            "target",
+            Decimal("18"),
+            status_at_inclusion="progressing",
+            planned_for_sbrt=True,
+        ),
+        lesion_services.LesionRow(
+            "NT1", "bone", False, "non_target", None, status_at_inclusion="stable"
+        ),
+    ]
+    lesion_services.baseline_record(
+        patient=patient, scan_date=today - timedelta(days=100), modality="CT", rows=rows, by=by
+    )
+    lesions = {le.label: le.pk for le in patient.lesions.all()}
+    for days_ago, change in zip((60, 10), _COURSES[n % len(_COURSES)], strict=True):
+        factor = Decimal(100 + change) / 100
+        lesion_services.assessment_record(
+            patient=patient,
+            by=by,
+            scan_date=today - timedelta(days=days_ago),
+            modality="CT",
+            non_target_status="NON_CR_NON_PD",
+            new_lesions="NO",
+            measurements={
+                lesions["T1"]: lesion_services.MeasurementRow(
+                    "present", (Decimal(24) * factor).quantize(Decimal("0.1"))
+                ),
+                lesions["T2"]: lesion_services.MeasurementRow(
+                    "present", (Decimal(18) * factor).quantize(Decimal("0.1"))
+                ),
+            },
+        )
+
+
 def load_demo_patients() -> int:
     """Patients in every status at each demo investigator's site, made through the services."""
     from studies.services import randomisation_list_generate
@@ -326,5 +382,8 @@ def load_demo_patients() -> int:
             with transaction.atomic():
                 patient = _screen_demo(study_site, n, investigator)
                 _walk_demo(patient, final, off_reason, investigator)
+                patient.refresh_from_db()
+                if patient.subject_id:
+                    _demo_imaging(patient, n, investigator)
             created += 1
     return created
