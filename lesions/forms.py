@@ -71,7 +71,8 @@ class BaselineLesionForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["category"].choices = [
+        # A blank first choice, so that an unused row of the table is left out, not refused.
+        self.fields["category"].choices = [("", "—")] + [
             c for c in Lesion.Category.choices if c[0] != Lesion.Category.NEW
         ]
 

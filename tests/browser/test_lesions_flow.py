@@ -136,7 +136,9 @@ def test_investigator_enters_a_baseline_and_two_scans_and_reads_the_response(
 
     # Local control: T1 was planned for SBRT.
     expect(page.get_by_role("heading", name="Local control of irradiated lesions")).to_be_visible()
-    t1 = page.get_by_test_id("local-control").locator("tbody tr", has_text="T1")
-    expect(t1.locator("td").nth(1)).to_have_text("yes")
-    t2 = page.get_by_test_id("local-control").locator("tbody tr", has_text="T2")
-    expect(t2.locator("td").nth(1)).to_have_text("no")
+    local_control = page.get_by_test_id("local-control")
+    for label, irradiated in (("T1", "yes"), ("T2", "no"), ("NT1", "no")):
+        row = local_control.locator("tbody tr").filter(
+            has=page.get_by_role("cell", name=label, exact=True)
+        )
+        expect(row.locator("td").nth(1)).to_have_text(irradiated)

@@ -62,6 +62,17 @@ def test_the_baseline_form_saves_lesions_and_shows_the_page(enrolled, investigat
     assert "46.0" in page.content.decode()  # baseline sum
 
 
+def test_unused_baseline_rows_are_left_out_as_a_browser_posts_them(enrolled, investigator, client):
+    """A browser posts every row's selects: unused rows carry organ and category blanks."""
+    data = _baseline_post([("T1", "lung", False, "target", "30")])
+    for i in range(1, 6):
+        data.update({f"lesions-{i}-category": "", f"lesions-{i}-organ": ""})
+    client.force_login(investigator)
+    response = client.post(reverse("baseline_new", kwargs={"patient_pk": enrolled.pk}), data)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    assert enrolled.lesions.count() == 1
+
+
 def test_the_baseline_form_names_the_broken_rule(enrolled, investigator, client):
     client.force_login(investigator)
     url = reverse("baseline_new", kwargs={"patient_pk": enrolled.pk})
