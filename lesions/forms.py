@@ -21,7 +21,13 @@ class ScanForm(forms.ModelForm):
 
     class Meta:
         model = ImagingAssessment
-        fields = ["scan_date", "modality", "non_target_status", "new_lesions"]
+        fields = [
+            "scan_date",
+            "modality",
+            "non_target_status",
+            "new_lesions",
+            "non_target_increase",
+        ]
         widgets = {"scan_date": DATE}
 
     def __init__(
@@ -30,9 +36,12 @@ class ScanForm(forms.ModelForm):
         baseline: bool = False,
         has_non_targets: bool = True,
         editing: bool = False,
+        irecist: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
+        if baseline or not irecist or not has_non_targets:
+            del self.fields["non_target_increase"]
         if baseline:
             del self.fields["non_target_status"], self.fields["new_lesions"]
         elif not has_non_targets:
@@ -103,13 +112,34 @@ class MeasurementForm(forms.Form):
         label=_("coalesced into"), required=False, queryset=Lesion.objects.none()
     )
 
+    status = forms.ChoiceField(
+        label=_("status"),
+        required=False,
+        choices=[("", "—"), *ImagingAssessment.NonTarget.choices],
+    )
+
     def __init__(self, *args, lesion: Lesion, previous, others, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.lesion, self.previous = lesion, previous
         self.fields["coalesced_into"].queryset = others
 
+    @property
+    def followed_by_status(self) -> bool:
+        """A new non-target lesion is followed by its status, not measured (iRECIST)."""
+        return self.lesion.category == Lesion.Category.NEW and not self.lesion.new_is_target
+
+    def _clean_status(self, cleaned):
+        if not cleaned.get("status"):
+            self.add_error("status", _("Give the status of this new lesion."))
+        cleaned["state"] = _status_state(cleaned.get("status", ""))
+        cleaned["diameter_mm"] = None
+        return cleaned
+
     def clean(self):
         cleaned = super().clean()
+        if self.followed_by_status:
+            return self._clean_status(cleaned)
+        cleaned["status"] = ""
         state, diameter = cleaned.get("state"), cleaned.get("diameter_mm")
         if state == Measurement.State.PRESENT and diameter is None:
             self.add_error("diameter_mm", _("Give the diameter, or choose another state."))
@@ -120,6 +150,11 @@ class MeasurementForm(forms.Form):
         if state == Measurement.State.COALESCED and not cleaned.get("coalesced_into"):
             self.add_error("coalesced_into", _("Say which lesion it merged into."))
         return cleaned
+
+
+def _status_state(status: str) -> str:
+    gone = status == ImagingAssessment.NonTarget.CR
+    return Measurement.State.DISAPPEARED if gone else Measurement.State.PRESENT
 
 
 class NewLesionForm(forms.Form):
@@ -137,11 +172,22 @@ class NewLesionForm(forms.Form):
         min_value=0,
         max_value=500,
     )
+    is_node = forms.BooleanField(label=_("lymph node"), required=False)
+    is_target = forms.BooleanField(
+        label=_("measurable"),
+        required=False,
+        initial=True,
+        help_text=_("iRECIST: a new-lesion target (measured) or non-target."),
+    )
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("label") and not cleaned.get("organ"):
+        if not cleaned.get("label"):
+            return cleaned
+        if not cleaned.get("organ"):
             self.add_error("organ", _("Give the organ of the new lesion."))
+        if cleaned.get("is_target") and cleaned.get("diameter_mm") is None:
+            self.add_error("diameter_mm", _("A measurable new lesion needs its diameter."))
         return cleaned
 
 

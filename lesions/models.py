@@ -64,6 +64,11 @@ class Lesion(models.Model):
         _("status at inclusion"), max_length=12, choices=InclusionStatus.choices, blank=True
     )
     planned_for_sbrt = models.BooleanField(_("planned for SBRT"), default=False)
+    new_is_target = models.BooleanField(
+        _("measurable new lesion (new-lesion target)"),
+        default=True,
+        help_text=_("iRECIST: new lesions are followed as new-lesion targets or non-targets."),
+    )
 
     objects = LesionScopedQuerySet.as_manager()
 
@@ -106,6 +111,9 @@ class ImagingAssessment(models.Model):
     )
     new_lesions = models.CharField(
         _("new lesions"), max_length=10, choices=NewLesions.choices, default=NewLesions.NO
+    )
+    non_target_increase = models.BooleanField(
+        _("non-target lesions increased since unconfirmed progression (iRECIST)"), default=False
     )
 
     objects = LesionScopedQuerySet.as_manager()
@@ -167,6 +175,12 @@ class Measurement(models.Model):
         related_name="+",
         verbose_name=_("coalesced into"),
     )
+    status = models.CharField(
+        _("status (new non-target lesion)"),
+        max_length=15,
+        blank=True,
+        choices=ImagingAssessment.NonTarget.choices,
+    )
 
     class Meta:
         verbose_name = _("measurement")
@@ -211,6 +225,8 @@ class PatientResponse(models.Model):
     best_change_pct = models.DecimalField(max_digits=7, decimal_places=1, null=True)
     progression_on = models.DateField(null=True)
     irecist_best_response = models.CharField(max_length=20, blank=True)
+    first_iupd_on = models.DateField(null=True)
+    icpd_on = models.DateField(null=True)
     # Local control of irradiated lesions (per-lesion progression, lesions/recist.py).
     in_field_progression_on = models.DateField(null=True)
     out_of_field_progression_on = models.DateField(null=True)

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from lesions import recist
+from lesions import irecist, recist
 from lesions.models import (
     ImagingAssessment,
     Lesion,
@@ -55,6 +55,16 @@ class MeasurementRow:
     diameter_mm: Decimal | None = None
     fragments_mm: str = ""
     coalesced_into: Lesion | None = None
+    status: str = ""  # new non-target lesions (iRECIST): CR / NON_CR_NON_PD / PD / NE
+
+
+@dataclass(frozen=True)
+class NewLesionRow:
+    label: str
+    organ: str
+    diameter_mm: Decimal | None
+    is_node: bool = False
+    is_target: bool = True
 
 
 def _fragments(text: str) -> tuple[Decimal, ...]:
@@ -153,7 +163,8 @@ def assessment_record(
     non_target_status: str,
     new_lesions: str,
     measurements: dict[int, MeasurementRow],
-    new_lesion_rows: list[tuple[str, str, Decimal | None]] = (),
+    new_lesion_rows: list[NewLesionRow] = (),
+    non_target_increase: bool = False,
     assessment: ImagingAssessment | None = None,
     reason: str = "",
 ) -> ImagingAssessment:
@@ -166,16 +177,41 @@ def assessment_record(
     foreign = [pk for pk in measurements if pk not in lesions]
     if foreign:
         raise ValidationError(_("A measurement names a lesion of another patient."))
+    if uses_irecist(patient):
+        _check_new_lesions_listed(new_lesions, lesions, measurements, new_lesion_rows)
     with reason_for_change(reason or "follow-up imaging", user=by.pk):
         scan = assessment or ImagingAssessment(patient=patient)
         scan.scan_date, scan.modality = scan_date, modality
         scan.non_target_status, scan.new_lesions = non_target_status, new_lesions
+        scan.non_target_increase = non_target_increase
         scan.full_clean()
         scan.save()
         _save_measurements(scan, lesions, measurements)
         _save_new_lesions(patient, scan, new_lesion_rows)
         recompute(patient)
     return scan
+
+
+def _check_new_lesions_listed(status: str, lesions, measurements, new_rows) -> None:
+    """iRECIST follows every new lesion: "new lesions: yes" exactly when one is present."""
+    present = bool(new_rows) or any(
+        lesions[pk].category == Lesion.Category.NEW
+        and row.state != Measurement.State.DISAPPEARED
+        and row.status != ImagingAssessment.NonTarget.CR
+        for pk, row in measurements.items()
+    )
+    if status == ImagingAssessment.NewLesions.YES and not present:
+        raise ValidationError(
+            {
+                "new_lesions": _(
+                    "New lesions: yes. List each new lesion below (iRECIST follows each one)."
+                )
+            }
+        )
+    if status != ImagingAssessment.NewLesions.YES and present:
+        raise ValidationError(
+            {"new_lesions": _("A new lesion is present at this scan: answer yes to new lesions.")}
+        )
 
 
 def _save_measurements(scan, lesions, measurements: dict[int, MeasurementRow]) -> None:
@@ -186,6 +222,7 @@ def _save_measurements(scan, lesions, measurements: dict[int, MeasurementRow]) -
             "diameter_mm": row.diameter_mm,
             "fragments_mm": row.fragments_mm,
             "coalesced_into": row.coalesced_into,
+            "status": row.status,
         }
         current = Measurement.objects.filter(assessment=scan, lesion=lesions[lesion_pk]).first()
         if current is None:
@@ -198,18 +235,38 @@ def _save_measurements(scan, lesions, measurements: dict[int, MeasurementRow]) -
         current.save()
 
 
-def _save_new_lesions(patient: Patient, scan, rows) -> None:
-    for label, organ, diameter in rows:
-        lesion = Lesion(patient=patient, label=label, organ=organ, category=Lesion.Category.NEW)
+def _save_new_lesions(patient: Patient, scan, rows: list[NewLesionRow]) -> None:
+    for row in rows:
+        lesion = Lesion(
+            patient=patient,
+            label=row.label,
+            organ=row.organ,
+            is_node=row.is_node,
+            category=Lesion.Category.NEW,
+            new_is_target=row.is_target,
+        )
         lesion.full_clean()
         lesion.save()
-        Measurement.objects.create(assessment=scan, lesion=lesion, diameter_mm=diameter)
+        Measurement.objects.create(
+            assessment=scan,
+            lesion=lesion,
+            diameter_mm=row.diameter_mm if row.is_target else None,
+            status="" if row.is_target else ImagingAssessment.NonTarget.NON_CR_NON_PD,
+        )
 
 
 # --- recomputation -----------------------------------------------------------------------------
 
 
-def _engine_inputs(patient: Patient, scans: list[ImagingAssessment]):
+@dataclass(frozen=True)
+class _Inputs:
+    baseline: ImagingAssessment
+    lesions: list  # recist.BaselineLesion
+    follow_ups: list  # recist.Assessment
+    i_follow_ups: list  # irecist.IAssessment (built only for iRECIST arms)
+
+
+def _engine_inputs(patient: Patient, scans: list[ImagingAssessment], with_irecist: bool):
     """Plain engine data from the patient's lesions and scans (one query for measurements)."""
     by_scan: dict[int, list[Measurement]] = {}
     for m in Measurement.objects.filter(assessment__patient=patient).select_related(
@@ -230,31 +287,36 @@ def _engine_inputs(patient: Patient, scans: list[ImagingAssessment]):
         for le in lesions
     ]
     has_non_targets = any(le.category == Lesion.Category.NON_TARGET for le in lesions)
-    follow_ups = [
-        _engine_scan(scan, by_scan.get(scan.pk, []), has_non_targets)
-        for scan in scans
-        if not scan.is_baseline
-    ]
-    return baseline, engine_lesions, follow_ups
+    follow_ups, i_follow_ups = [], []
+    for scan in scans:
+        if scan.is_baseline:
+            continue
+        assessment = _engine_scan(scan, by_scan.get(scan.pk, []), has_non_targets)
+        follow_ups.append(assessment)
+        if with_irecist:
+            i_follow_ups.append(_irecist_scan(scan, assessment, by_scan.get(scan.pk, [])))
+    return _Inputs(baseline, engine_lesions, follow_ups, i_follow_ups)
+
+
+def _engine_measurement(m: Measurement) -> recist.Measurement:
+    return recist.Measurement(
+        lesion_id=m.lesion.label,
+        state=m.state,
+        diameter_mm=m.diameter_mm if m.state == Measurement.State.PRESENT else None,
+        fragments=_fragments(m.fragments_mm) if m.state == Measurement.State.SPLIT else (),
+        coalesced_into=m.coalesced_into.label if m.coalesced_into_id else None,
+    )
 
 
 def _engine_scan(scan: ImagingAssessment, measurements: list[Measurement], non_targets: bool):
-    targets, new = [], []
-    for m in measurements:
-        if m.lesion.category == Lesion.Category.NEW:
-            new.append(recist.NewLesion(lesion_id=m.lesion.label, diameter_mm=m.diameter_mm))
-        elif m.lesion.category == Lesion.Category.TARGET:
-            targets.append(
-                recist.Measurement(
-                    lesion_id=m.lesion.label,
-                    state=m.state,
-                    diameter_mm=m.diameter_mm if m.state == Measurement.State.PRESENT else None,
-                    fragments=_fragments(m.fragments_mm)
-                    if m.state == Measurement.State.SPLIT
-                    else (),
-                    coalesced_into=m.coalesced_into.label if m.coalesced_into_id else None,
-                )
-            )
+    targets = [
+        _engine_measurement(m) for m in measurements if m.lesion.category == Lesion.Category.TARGET
+    ]
+    new = [
+        recist.NewLesion(lesion_id=m.lesion.label, diameter_mm=m.diameter_mm)
+        for m in measurements
+        if m.lesion.category == Lesion.Category.NEW
+    ]
     return recist.Assessment(
         day=scan.scan_date,
         measurements=tuple(targets),
@@ -264,27 +326,67 @@ def _engine_scan(scan: ImagingAssessment, measurements: list[Measurement], non_t
     )
 
 
+def _irecist_scan(scan, assessment: recist.Assessment, measurements: list[Measurement]):
+    """The iRECIST view of a scan: its new lesions followed apart (Seymour 2017, Table 1)."""
+    findings = []
+    for m in measurements:
+        if m.lesion.category != Lesion.Category.NEW:
+            continue
+        target = m.lesion.new_is_target
+        findings.append(
+            irecist.NewLesionFinding(
+                lesion_id=m.lesion.label,
+                organ=m.lesion.organ,
+                is_node=m.lesion.is_node,
+                category=recist.LesionCategory.TARGET
+                if target
+                else recist.LesionCategory.NON_TARGET,
+                measurement=_engine_measurement(m) if target else None,
+                status=None if target else (m.status or "NE"),
+            )
+        )
+    return irecist.IAssessment(
+        recist=assessment, new_lesions=tuple(findings), non_target_increase=scan.non_target_increase
+    )
+
+
+def uses_irecist(patient: Patient) -> bool:
+    """The patient's arm reports iRECIST beside RECIST 1.1 (e.g. STEREOSARC atezolizumab)."""
+    allocation = getattr(patient, "allocation", None)
+    return bool(allocation and allocation.arm.uses_irecist)
+
+
 def recompute(patient: Patient) -> recist.Evaluation | None:
-    """Run the engine over the whole history and replace the stored results."""
+    """Run the engines over the whole history and replace the stored results."""
     scans = list(patient.assessments.order_by("scan_date"))
     if not any(s.is_baseline for s in scans):
         PatientResponse.objects.filter(patient=patient).delete()
         return None
-    baseline, lesions, follow_ups = _engine_inputs(patient, scans)
+    with_irecist = uses_irecist(patient)
     study = patient.study_site.study
     try:
-        evaluation = recist.evaluate(
-            lesions,
-            follow_ups,
-            treatment_start=patient.enrolled_on or baseline.scan_date,
-            confirmation_required=study.response_confirmation_required,
-            min_sd_days=study.min_sd_days,
-            baseline_day=baseline.scan_date,
-        )
+        inputs = _engine_inputs(patient, scans, with_irecist)
+        params = {
+            "treatment_start": patient.enrolled_on or inputs.baseline.scan_date,
+            "confirmation_required": study.response_confirmation_required,
+            "min_sd_days": study.min_sd_days,
+            "baseline_day": inputs.baseline.scan_date,
+        }
+        ievaluation = None
+        if with_irecist:
+            ievaluation = irecist.evaluate(
+                inputs.lesions,
+                inputs.i_follow_ups,
+                **params,
+                new_lesions_block_reset=study.irecist_new_lesions_block_reset,
+            )
+            evaluation = ievaluation.recist
+        else:
+            evaluation = recist.evaluate(inputs.lesions, inputs.follow_ups, **params)
     except (TypeError, ValueError) as error:
         raise ValidationError(str(error)) from error
-    _store(patient, scans, evaluation)
-    _store_local_control(patient, lesions, follow_ups, baseline.scan_date)
+    _store(patient, scans, evaluation, ievaluation)
+    _store_local_control(patient, inputs.lesions, inputs.follow_ups, inputs.baseline.scan_date)
     return evaluation
 
 
@@ -326,8 +428,9 @@ def _store_local_control(patient: Patient, lesions, follow_ups, baseline_day: da
     PatientResponse.objects.filter(patient=patient).update(**values)
 
 
-def _store(patient: Patient, scans: list[ImagingAssessment], evaluation) -> None:
+def _store(patient: Patient, scans: list[ImagingAssessment], evaluation, ievaluation) -> None:
     by_day = {tp.day: tp for tp in evaluation.timepoints}
+    i_by_day = {tp.day: tp.response for tp in ievaluation.timepoints} if ievaluation else {}
     TimepointResult.objects.filter(assessment__patient=patient).delete()
     TimepointResult.objects.bulk_create(
         TimepointResult(
@@ -340,6 +443,7 @@ def _store(patient: Patient, scans: list[ImagingAssessment], evaluation) -> None
             non_target=tp.non_target or "",
             new_lesions=tp.new_lesions,
             overall=tp.overall,
+            irecist_overall=i_by_day.get(scan.scan_date, ""),
         )
         for scan in scans
         if (tp := by_day.get(scan.scan_date)) is not None
@@ -353,5 +457,8 @@ def _store(patient: Patient, scans: list[ImagingAssessment], evaluation) -> None
             "best_change_pct": evaluation.best_change_from_baseline_pct,
             "progression_on": evaluation.progression_date,
             "baseline_issues": [w.message for w in evaluation.warnings],
+            "irecist_best_response": ievaluation.best_overall_response if ievaluation else "",
+            "first_iupd_on": ievaluation.first_iupd_date if ievaluation else None,
+            "icpd_on": ievaluation.icpd_date if ievaluation else None,
         },
     )

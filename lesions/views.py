@@ -137,7 +137,12 @@ def baseline_new(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 
 def _measurement_forms(data, patient, scan: ImagingAssessment | None) -> list[MeasurementForm]:
+    # Targets, and the new lesions seen at earlier scans: they are followed at every later scan.
     targets = list(patient.lesions.filter(category=Lesion.Category.TARGET).order_by("label"))
+    new = patient.lesions.filter(category=Lesion.Category.NEW)
+    if scan is not None:
+        new = new.filter(measurements__assessment__scan_date__lte=scan.scan_date)
+    targets += list(new.distinct().order_by("label"))
     saved = {}
     if scan is not None:
         saved = {m.lesion_id: m for m in scan.measurements.all()}
@@ -156,6 +161,7 @@ def _measurement_forms(data, patient, scan: ImagingAssessment | None) -> list[Me
                 "diameter_mm": current.diameter_mm,
                 "fragments_mm": current.fragments_mm,
                 "coalesced_into": current.coalesced_into_id,
+                "status": current.status,
             }
             if current
             else {}
@@ -184,7 +190,13 @@ def scan_edit(request: HttpRequest, patient_pk: int, scan_pk: int | None = None)
             raise Http404
     data = request.POST or None
     has_non_targets = patient.lesions.filter(category=Lesion.Category.NON_TARGET).exists()
-    form = ScanForm(data, instance=scan, has_non_targets=has_non_targets, editing=scan is not None)
+    form = ScanForm(
+        data,
+        instance=scan,
+        has_non_targets=has_non_targets,
+        editing=scan is not None,
+        irecist=services.uses_irecist(patient),
+    )
     measurements = _measurement_forms(data, patient, scan)
     new_lesions = NewLesionFormSet(data, prefix="new")
     problems: list[str] = []
@@ -220,17 +232,25 @@ def _save_scan(request, patient, scan, form, measurements, new_lesions) -> None:
         non_target_status=form.cleaned_data.get("non_target_status", ""),
         new_lesions=form.cleaned_data["new_lesions"],
         reason=form.cleaned_data.get("reason", ""),
+        non_target_increase=form.cleaned_data.get("non_target_increase", False),
         measurements={
             f.lesion.pk: services.MeasurementRow(
                 state=f.cleaned_data["state"],
                 diameter_mm=f.cleaned_data["diameter_mm"],
                 fragments_mm=f.cleaned_data["fragments_mm"],
                 coalesced_into=f.cleaned_data["coalesced_into"],
+                status=f.cleaned_data["status"],
             )
             for f in measurements
         },
         new_lesion_rows=[
-            (f.cleaned_data["label"], f.cleaned_data["organ"], f.cleaned_data["diameter_mm"])
+            services.NewLesionRow(
+                label=f.cleaned_data["label"],
+                organ=f.cleaned_data["organ"],
+                diameter_mm=f.cleaned_data["diameter_mm"],
+                is_node=f.cleaned_data["is_node"],
+                is_target=f.cleaned_data["is_target"],
+            )
             for f in new_lesions.forms
             if f.cleaned_data.get("label")
         ],

@@ -115,6 +115,11 @@ class Study(models.Model):
         default=False,
         help_text=_("RECIST 1.1 section 4.6: usually for non-randomised trials."),
     )
+    irecist_new_lesions_block_reset = models.BooleanField(
+        _("iRECIST: persisting new lesions block the reset after iUPD"),
+        default=True,
+        help_text=_("Seymour 2017 Table 2 (default) versus the EORTC iRECIST Q&A reading."),
+    )
     min_sd_days = models.PositiveSmallIntegerField(
         _("minimum interval for stable disease (days)"),
         default=42,
