@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from crispy_forms.helper import FormHelper
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -192,3 +194,29 @@ class NewLesionForm(forms.Form):
 
 
 NewLesionFormSet = forms.formset_factory(NewLesionForm, extra=2, max_num=10)
+
+
+class BaselineCorrectionForm(forms.Form):
+    """The baseline scan's date, modality and target diameters, corrected with a reason."""
+
+    scan_date = forms.DateField(label=_("scan date"), widget=DATE)
+    modality = forms.ChoiceField(label=_("modality"), choices=ImagingAssessment.Modality.choices)
+    reason = forms.CharField(label=_("Reason for change"), widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, targets=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.targets = list(targets)
+        for lesion in self.targets:
+            self.fields[f"lesion_{lesion.pk}"] = forms.DecimalField(
+                label=f"{lesion.label} ({lesion.get_organ_display()})",
+                max_digits=5,
+                decimal_places=1,
+                min_value=0,
+                max_value=500,
+            )
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.disable_csrf = True
+
+    def diameters(self) -> dict[int, Decimal]:
+        return {le.pk: self.cleaned_data[f"lesion_{le.pk}"] for le in self.targets}

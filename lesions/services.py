@@ -462,3 +462,44 @@ def _store(patient: Patient, scans: list[ImagingAssessment], evaluation, ievalua
             "icpd_on": ievaluation.icpd_date if ievaluation else None,
         },
     )
+
+
+@transaction.atomic
+def baseline_correct(
+    *,
+    patient: Patient,
+    by,
+    scan_date: date,
+    modality: str,
+    diameters: dict[int, Decimal],
+    reason: str,
+) -> ImagingAssessment:
+    """Correct the baseline scan's date, modality or target measurements (reason required);
+    the RECIST baseline rules are checked again and every later result is recomputed."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("Give a reason for changing saved data (audit trail).")})
+    _check_date(patient, scan_date)
+    scan = patient.assessments.filter(is_baseline=True).first()
+    if scan is None:
+        raise ValidationError(_("This patient has no baseline scan yet."))
+    if patient.assessments.filter(is_baseline=False, scan_date__lte=scan_date).exists():
+        raise ValidationError({"scan_date": _("The baseline must come before every follow-up.")})
+    lesions = {le.pk: le for le in patient.lesions.exclude(category=Lesion.Category.NEW)}
+    if set(diameters) - set(lesions):
+        raise ValidationError(_("A measurement names a lesion of another patient."))
+    current = {m.lesion_id: m.diameter_mm for m in scan.measurements.all()}
+    rows = [
+        LesionRow(le.label, le.organ, le.is_node, le.category, diameters.get(pk, current.get(pk)))
+        for pk, le in lesions.items()
+    ]
+    errors = [issue.message for issue in _baseline_issues(rows) if issue.is_error]
+    if errors:
+        raise ValidationError(errors)
+    with reason_for_change(reason, user=by.pk):
+        scan.scan_date, scan.modality = scan_date, modality
+        scan.full_clean()
+        scan.save()
+        measurements = {pk: MeasurementRow("present", value) for pk, value in diameters.items()}
+        _save_measurements(scan, lesions, measurements)
+        recompute(patient)
+    return scan

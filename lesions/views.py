@@ -13,7 +13,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from lesions import charts, services
-from lesions.forms import BaselineFormSet, MeasurementForm, NewLesionFormSet, ScanForm
+from lesions.forms import (
+    BaselineCorrectionForm,
+    BaselineFormSet,
+    MeasurementForm,
+    NewLesionFormSet,
+    ScanForm,
+)
 from lesions.models import (
     ImagingAssessment,
     Lesion,
@@ -332,4 +338,41 @@ def _waterfall_bars(patients, arms: dict[int, str]) -> tuple[charts.Bar, ...]:
     ).values_list("patient_id", "patient__subject_id", "best_change_pct")
     return tuple(
         charts.Bar(subject or "", change, group=arms.get(pk, "")) for pk, subject, change in rows
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def baseline_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = get_patient_for_user(request.user, patient_pk, write=True)
+    scan = patient.assessments.filter(is_baseline=True).first()
+    if scan is None:
+        raise Http404
+    targets = list(patient.lesions.filter(category=Lesion.Category.TARGET).order_by("label"))
+    current = {m.lesion_id: m.diameter_mm for m in scan.measurements.all()}
+    initial = {
+        "scan_date": scan.scan_date,
+        "modality": scan.modality,
+        **{f"lesion_{le.pk}": current.get(le.pk) for le in targets},
+    }
+    form = BaselineCorrectionForm(request.POST or None, initial=initial, targets=targets)
+    problems: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.baseline_correct(
+                patient=patient,
+                by=request.user,
+                scan_date=form.cleaned_data["scan_date"],
+                modality=form.cleaned_data["modality"],
+                diameters=form.diameters(),
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as error:
+            problems = _errors(error)
+        else:
+            messages.success(request, _("Baseline corrected; responses recomputed."))
+            return redirect("patient_lesions", patient_pk=patient.pk)
+    return render(
+        request,
+        "lesions/baseline_edit.html",
+        {"patient": patient, "form": form, "problems": problems},
     )
