@@ -195,14 +195,25 @@ def test_correcting_the_baseline_needs_a_reason_and_recomputes(enrolled, investi
     _setup(enrolled, investigator)  # T1 30 + T2 16 = 46 mm
     lesions = {le.label: le for le in Lesion.objects.filter(patient=enrolled)}
     services.assessment_record(
-        patient=enrolled, by=investigator, scan_date=today() - timedelta(days=60),
-        modality="CT", non_target_status="", new_lesions="NO",
-        measurements={lesions["T1"].pk: MeasurementRow("present", Decimal("22")),
-                      lesions["T2"].pk: MeasurementRow("present", Decimal("10.2"))})
+        patient=enrolled,
+        by=investigator,
+        scan_date=today() - timedelta(days=60),
+        modality="CT",
+        non_target_status="",
+        new_lesions="NO",
+        measurements={
+            lesions["T1"].pk: MeasurementRow("present", Decimal("22")),
+            lesions["T2"].pk: MeasurementRow("present", Decimal("10.2")),
+        },
+    )
     client.force_login(investigator)
     url = reverse("baseline_edit", kwargs={"patient_pk": enrolled.pk})
-    data = {"scan_date": (today() - timedelta(days=120)).isoformat(), "modality": "CT",
-            f"lesion_{lesions['T1'].pk}": "40", f"lesion_{lesions['T2'].pk}": "16"}
+    data = {
+        "scan_date": (today() - timedelta(days=120)).isoformat(),
+        "modality": "CT",
+        f"lesion_{lesions['T1'].pk}": "40",
+        f"lesion_{lesions['T2'].pk}": "16",
+    }
     assert "This field is required." in client.post(url, data).content.decode()
     response = client.post(url, {**data, "reason": "T1 re-measured by the radiologist"})
     assert response.status_code == 302
@@ -217,8 +228,15 @@ def test_a_correction_breaking_a_recist_rule_is_refused(enrolled, investigator, 
     t1 = Lesion.objects.get(patient=enrolled, label="T1")
     t2 = Lesion.objects.get(patient=enrolled, label="T2")
     client.force_login(investigator)
-    response = client.post(reverse("baseline_edit", kwargs={"patient_pk": enrolled.pk}), {
-        "scan_date": (today() - timedelta(days=120)).isoformat(), "modality": "CT",
-        f"lesion_{t1.pk}": "8", f"lesion_{t2.pk}": "16", "reason": "typo"})
+    response = client.post(
+        reverse("baseline_edit", kwargs={"patient_pk": enrolled.pk}),
+        {
+            "scan_date": (today() - timedelta(days=120)).isoformat(),
+            "modality": "CT",
+            f"lesion_{t1.pk}": "8",
+            f"lesion_{t2.pk}": "16",
+            "reason": "typo",
+        },
+    )
     assert "10 mm" in response.content.decode()
     assert t1.measurements.get().diameter_mm == Decimal("30.0")
