@@ -13,6 +13,19 @@ from lesions.models import ImagingAssessment, Lesion, Measurement
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
+def diameter_field(label, *, required: bool = False, help_text: str = "") -> forms.DecimalField:
+    """A lesion diameter in mm, 0.1 mm steps; 0 to 500 mm (above is not a real lesion)."""
+    return forms.DecimalField(
+        label=label,
+        required=required,
+        max_digits=5,
+        decimal_places=1,
+        min_value=0,
+        max_value=500,
+        help_text=help_text,
+    )
+
+
 class ScanForm(forms.ModelForm):
     reason = forms.CharField(
         label=_("Reason for change"),
@@ -58,14 +71,8 @@ class ScanForm(forms.ModelForm):
 
 
 class BaselineLesionForm(forms.ModelForm):
-    diameter_mm = forms.DecimalField(
-        label=_("Diameter (mm)"),
-        required=False,
-        max_digits=5,
-        decimal_places=1,
-        min_value=0,
-        max_value=500,
-        help_text=_("Targets: longest diameter, short axis for nodes."),
+    diameter_mm = diameter_field(
+        _("Diameter (mm)"), help_text=_("Targets: longest diameter, short axis for nodes.")
     )
 
     class Meta:
@@ -101,14 +108,7 @@ class MeasurementForm(forms.Form):
     """One target lesion at a follow-up scan, shown with its previous value."""
 
     state = forms.ChoiceField(label=_("state"), choices=Measurement.State.choices)
-    diameter_mm = forms.DecimalField(
-        label=_("diameter (mm)"),
-        required=False,
-        max_digits=5,
-        decimal_places=1,
-        min_value=0,
-        max_value=500,
-    )
+    diameter_mm = diameter_field(_("diameter (mm)"))
     fragments_mm = forms.CharField(label=_("fragments (mm)"), required=False, max_length=60)
     coalesced_into = forms.ModelChoiceField(
         label=_("coalesced into"), required=False, queryset=Lesion.objects.none()
@@ -166,14 +166,7 @@ class NewLesionForm(forms.Form):
         choices=[("", "—"), *Lesion._meta.get_field("organ").choices],
         required=False,
     )
-    diameter_mm = forms.DecimalField(
-        label=_("diameter (mm)"),
-        required=False,
-        max_digits=5,
-        decimal_places=1,
-        min_value=0,
-        max_value=500,
-    )
+    diameter_mm = diameter_field(_("diameter (mm)"))
     is_node = forms.BooleanField(label=_("lymph node"), required=False)
     is_target = forms.BooleanField(
         label=_("measurable"),
@@ -207,12 +200,8 @@ class BaselineCorrectionForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.targets = list(targets)
         for lesion in self.targets:
-            self.fields[f"lesion_{lesion.pk}"] = forms.DecimalField(
-                label=f"{lesion.label} ({lesion.get_organ_display()})",
-                max_digits=5,
-                decimal_places=1,
-                min_value=0,
-                max_value=500,
+            self.fields[f"lesion_{lesion.pk}"] = diameter_field(
+                f"{lesion.label} ({lesion.get_organ_display()})", required=True
             )
         self.helper = FormHelper()
         self.helper.form_tag = False
