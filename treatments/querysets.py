@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.db import models
+
+from studies.access import site_q
+
+
+class CourseQuerySet(models.QuerySet):
+    def for_user(self, user) -> CourseQuerySet:
+        return self.filter(site_q(user, "patient__study_site"))
