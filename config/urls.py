@@ -31,6 +31,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("patients.urls")),
     path("", include("lesions.urls")),
+    path("", include("treatments.urls")),
     path("", include("studies.urls")),
 ]
 

@@ -59,3 +59,17 @@ SEED_SETTINGS: dict[str, dict[str, Any]] = {
 
 # Arms that report iRECIST beside RECIST 1.1 (immunotherapy): STEREOSARC's atezolizumab arm.
 SEED_IRECIST_ARMS: set[tuple[str, str]] = {("STEREOSARC", "A")}
+
+# SBRT protocol rules from the registry pages (treatments/constraints.py cites the wording).
+SEED_SBRT_RULES: dict[str, dict[str, Any]] = {
+    "STORM-01": {"all_progressing_lesions_treated": True},
+    "STEREOSARC": {
+        "allowed_fractions": "3,5",
+        "max_overall_days": 21,
+        "max_cumulated_diameter_mm": 60,
+    },
+    "ATRA-SBRT": {"weekdays_only": True, "max_overall_days": 14, "min_treated_diameter_mm": 15},
+    "STOP-2": {"all_progressing_lesions_treated": True},
+}
+# Prescriptions fixed by an arm: STOP-2's control arm, "8 Gy in 1 fraction".
+SEED_ARM_PRESCRIPTIONS: dict[tuple[str, str], tuple[int, int]] = {("STOP-2", "CONTROL"): (8, 1)}

@@ -31,6 +31,7 @@ from studies.models import (
 from studies.services import randomisation_list_generate
 from tests.conftest import ROLE_USERS
 from tests.cross.urlwalk import walk
+from treatments.models import RadiotherapyCourse
 
 # Kwargs that name trial objects in our own URLs, and which world object of "elsewhere" to use.
 OWN_ID_KWARGS = {
@@ -38,6 +39,7 @@ OWN_ID_KWARGS = {
     "site_pk": "study_site",
     "patient_pk": "patient",
     "scan_pk": "scan",
+    "course_pk": "course",
 }
 # Kwargs of the admin that are not object ids.
 ADMIN_NON_OBJECT_KWARGS = {"app_label", "url"}
@@ -67,7 +69,18 @@ def targets_at(study, study_site, patient) -> dict[str, object]:
         scan = ImagingAssessment.objects.create(
             patient=patient, scan_date=datetime.date(2026, 1, 5), modality="CT"
         )
-    return {"study": study, "study_site": study_site, "patient": patient, "scan": scan}
+    course = RadiotherapyCourse.objects.filter(patient=patient).first()
+    if course is None:
+        course = RadiotherapyCourse.objects.create(
+            patient=patient, technique="truebeam", planned_start=datetime.date(2026, 1, 12)
+        )
+    return {
+        "study": study,
+        "study_site": study_site,
+        "patient": patient,
+        "scan": scan,
+        "course": course,
+    }
 
 
 # Models of the admin that hold no site's data: any row will do.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pghistory
@@ -11,7 +12,14 @@ from django.db import models, transaction
 
 from studies.models import Arm, CriterionRule, EligibilityCriterion, Site, Study, StudySite
 from studies.seed_data import SEED_TRIALS, SeedTrial
-from studies.seed_rules import SEED_IRECIST_ARMS, SEED_RULES, SEED_SETTINGS
+from studies.seed_rules import (
+    SEED_ARM_PRESCRIPTIONS,
+    SEED_IRECIST_ARMS,
+    SEED_RULES,
+    SEED_SBRT_RULES,
+    SEED_SETTINGS,
+)
+from treatments.models import ArmPrescription, SbrtConstraint
 
 # Our own wording where a registry page gives no title or acronym (see the trial's notes).
 _FALLBACK_NAMES = {
@@ -105,7 +113,21 @@ def load_trial(trial: SeedTrial) -> Study:
             },
         )
     load_criteria(study, trial)
+    load_sbrt_rules(study, trial)
     return study
+
+
+def load_sbrt_rules(study: Study, trial: SeedTrial) -> None:
+    if trial.code in SEED_SBRT_RULES:
+        upsert(SbrtConstraint, {"study": study}, SEED_SBRT_RULES[trial.code])
+    for arm in study.arms.all():
+        fixed = SEED_ARM_PRESCRIPTIONS.get((trial.code, arm.code))
+        if fixed:
+            upsert(
+                ArmPrescription,
+                {"arm": arm},
+                {"total_dose_gy": Decimal(fixed[0]), "fractions": fixed[1]},
+            )
 
 
 def load_criteria(study: Study, trial: SeedTrial) -> None:
