@@ -76,13 +76,18 @@ class ScopedAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         """Offer only the studies (and their sites) this user administers."""
-        from studies.models import Study, StudySite
+        from studies.models import Arm, Study, StudySite
 
         scope = scope_for(request.user)
         if not scope.superuser:
             administered = scope.study_ids_with(SPONSOR_ADMIN)
             if db_field.related_model is Study:
                 kwargs["queryset"] = Study.objects.filter(pk__in=administered)
+            elif db_field.related_model is Arm:
+                # Arms of a double-blind study are offered to unblinded users only.
+                kwargs["queryset"] = Arm.objects.for_user(request.user).filter(
+                    study_id__in=administered
+                )
             elif db_field.related_model is StudySite:
                 kwargs["queryset"] = StudySite.objects.filter(
                     study_id__in=administered

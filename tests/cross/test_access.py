@@ -31,7 +31,7 @@ from studies.models import (
 from studies.services import randomisation_list_generate
 from tests.conftest import ROLE_USERS
 from tests.cross.urlwalk import walk
-from treatments.models import RadiotherapyCourse
+from treatments.models import ArmPrescription, RadiotherapyCourse, SbrtConstraint
 
 # Kwargs that name trial objects in our own URLs, and which world object of "elsewhere" to use.
 OWN_ID_KWARGS = {
@@ -108,6 +108,11 @@ def _trial_objects(targets) -> dict:
         StratificationFactor: StratificationFactor.objects.filter(study=study).first(),
         RandomisationList: RandomisationList.objects.filter(study=study).first(),
         ImagingAssessment: targets["scan"],
+        SbrtConstraint: SbrtConstraint.objects.get_or_create(study=study)[0],
+        ArmPrescription: ArmPrescription.objects.get_or_create(
+            arm=Arm.objects.filter(study=study).first(),
+            defaults={"total_dose_gy": 8, "fractions": 1},
+        )[0],
         Lesion: Lesion.objects.filter(patient=targets["patient"]).first(),
     }
 
