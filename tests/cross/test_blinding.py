@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from patients.models import Allocation
-from studies.models import Arm, Membership
+from studies.models import Arm
 from studies.roles import Role
 from tests.cross.test_access import _url_for, targets_at
 from tests.cross.urlwalk import walk
@@ -96,8 +96,3 @@ def test_a_blinded_user_sees_that_the_patient_is_randomised_but_not_the_arm(blin
         .content.decode()
     )
     assert "Blinded" in page
-
-
-def test_blinded_roles_hold_blinded_memberships(blinded_world):
-    _world, users = blinded_world
-    assert all(m.blinded for m in Membership.objects.filter(user__in=users.values()))
