@@ -73,3 +73,71 @@ SEED_SBRT_RULES: dict[str, dict[str, Any]] = {
 }
 # Prescriptions fixed by an arm: STOP-2's control arm, "8 Gy in 1 fraction".
 SEED_ARM_PRESCRIPTIONS: dict[tuple[str, str], tuple[int, int]] = {("STOP-2", "CONTROL"): (8, 1)}
+
+# The controlled list of systemic agents (issue #5 and the seed trials' conditions), by class.
+SEED_AGENTS: dict[str, str] = {
+    # Renal cell carcinoma (StORM-01, STOP-2)
+    "sunitinib": "tki",
+    "pazopanib": "tki",
+    "cabozantinib": "tki",
+    "axitinib": "tki",
+    "lenvatinib": "tki",
+    "tivozanib": "tki",
+    "sorafenib": "tki",
+    "regorafenib": "tki",
+    "everolimus": "mtor",
+    "temsirolimus": "mtor",
+    "nivolumab": "anti_pd1",
+    "pembrolizumab": "anti_pd1",
+    "atezolizumab": "anti_pdl1",
+    "avelumab": "anti_pdl1",
+    "durvalumab": "anti_pdl1",
+    "ipilimumab": "anti_ctla4",
+    "tremelimumab": "anti_ctla4",
+    # Sarcoma (STEREOSARC)
+    "doxorubicin": "chemotherapy",
+    "ifosfamide": "chemotherapy",
+    "trabectedin": "chemotherapy",
+    "eribulin": "chemotherapy",
+    "gemcitabine": "chemotherapy",
+    "docetaxel": "chemotherapy",
+    "dacarbazine": "chemotherapy",
+    "paclitaxel": "chemotherapy",
+    "carboplatin": "chemotherapy",
+    "cisplatin": "chemotherapy",
+    # ATRA trial
+    "all-trans retinoic acid (ATRA)": "retinoid",
+    "other (specify in details)": "other",
+}
+
+# Study drug regimens.  ATRA trial (seed 003): "ATRA 150 mg/m^2/day for 3 days every 3 weeks for
+# a maximum of 4 cycles (about 3 months), starting on the first day of radiation therapy"; the
+# registry page names no BSA formula or rounding (Mosteller, nearest 10 mg: our defaults, sponsor-
+# editable).  STEREOSARC (seed 002, arm A): "Atezolizumab: 1200mg IV every 3 weeks for 4 months",
+# i.e. 6 cycles (issue #5); the first from the first SBRT fraction (our assumption, editable).
+SEED_DRUG_REGIMENS: dict[tuple[str, str], dict[str, Any]] = {
+    ("ATRA-SBRT", "SBRT_ATRA"): {
+        "agent": "all-trans retinoic acid (ATRA)",
+        "dose": 150,
+        "dose_basis": "per_m2",
+        "route": "oral",
+        "days_per_cycle": 3,
+        "cycle_length_days": 21,
+        "max_cycles": 4,
+        "start_offset_days": 0,
+        "bsa_formula": "mosteller",
+        "rounding_mg": 10,
+    },
+    ("STEREOSARC", "A"): {
+        "agent": "atezolizumab",
+        "dose": 1200,
+        "dose_basis": "flat",
+        "route": "iv",
+        "days_per_cycle": 1,
+        "cycle_length_days": 21,
+        "max_cycles": 6,
+        "start_offset_days": 0,
+        "bsa_formula": "mosteller",
+        "rounding_mg": 10,
+    },
+}

@@ -30,7 +30,15 @@ from studies.models import (
 from studies.services import randomisation_list_generate
 from tests.conftest import ROLE_USERS
 from tests.cross.urlwalk import walk
-from treatments.models import ArmPrescription, RadiotherapyCourse, SbrtConstraint
+from treatments.models import (
+    Agent,
+    ArmPrescription,
+    DrugCycle,
+    DrugRegimen,
+    RadiotherapyCourse,
+    SbrtConstraint,
+    SystemicLine,
+)
 
 # Kwargs that name trial objects in our own URLs, and which world object of "elsewhere" to use.
 OWN_ID_KWARGS = {
@@ -39,6 +47,8 @@ OWN_ID_KWARGS = {
     "patient_pk": "patient",
     "scan_pk": "scan",
     "course_pk": "course",
+    "line_pk": "line",
+    "cycle_pk": "cycle",
 }
 # Kwargs of the admin that are not object ids.
 ADMIN_NON_OBJECT_KWARGS = {"app_label", "url"}
@@ -73,12 +83,46 @@ def targets_at(study, study_site, patient) -> dict[str, object]:
         course = RadiotherapyCourse.objects.create(
             patient=patient, technique="truebeam", planned_start=datetime.date(2026, 1, 12)
         )
+    line = SystemicLine.objects.filter(patient=patient).first()
+    if line is None:
+        line = SystemicLine.objects.create(
+            patient=patient, line_number=1, start=datetime.date(2025, 6, 1)
+        )
+        line.line_agents.create(
+            agent=Agent.objects.get_or_create(name="sunitinib", drug_class="tki")[0]
+        )
+    regimen = DrugRegimen.objects.filter(study=study).first()
+    if regimen is None:
+        regimen = DrugRegimen.objects.create(
+            study=study,
+            agent=Agent.objects.get_or_create(name="atezolizumab", drug_class="anti_pdl1")[0],
+            dose=1200,
+            dose_basis="flat",
+            route="iv",
+            cycle_length_days=21,
+            max_cycles=6,
+        )
+    cycle = DrugCycle.objects.filter(patient=patient).first()
+    if cycle is None:
+        cycle = DrugCycle.objects.create(
+            patient=patient,
+            regimen=regimen,
+            number=1,
+            planned_on=datetime.date(2026, 1, 12),
+            planned_daily_mg=1200,
+            planned_total_mg=1200,
+            given_total_mg=1200,
+            status="given",
+        )
     return {
         "study": study,
         "study_site": study_site,
         "patient": patient,
         "scan": scan,
         "course": course,
+        "line": line,
+        "regimen": regimen,
+        "cycle": cycle,
     }
 
 
@@ -92,6 +136,8 @@ NOT_TRIAL_DATA = {
     "accessfailurelog",
     "outboxemail",
 }
+# Reference lists shared by every study and readable by all staff (not any site's data).
+SHARED_REFERENCE = {"agent"}
 
 
 def _trial_objects(targets) -> dict:
@@ -110,11 +156,19 @@ def _trial_objects(targets) -> dict:
         SbrtConstraint: SbrtConstraint.objects.filter(study=study).first(),
         ArmPrescription: ArmPrescription.objects.filter(arm__study=study).first(),
         Lesion: Lesion.objects.filter(patient=targets["patient"]).first(),
+        SystemicLine: targets["line"],
+        DrugRegimen: targets["regimen"],
+        DrugCycle: targets["cycle"],
     }
 
 
 def _admin_object(model, targets) -> object | None:
     """An instance of ``model`` that belongs to the target study-site (or its study)."""
+    if model._meta.model_name in SHARED_REFERENCE or (
+        getattr(model, "pgh_tracked_model", None) is not None
+        and model.pgh_tracked_model._meta.model_name in SHARED_REFERENCE
+    ):
+        return None
     by_model = _trial_objects(targets)
     if model in by_model:
         return by_model[model]

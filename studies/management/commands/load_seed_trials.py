@@ -13,13 +13,15 @@ from django.db import models, transaction
 from studies.models import Arm, CriterionRule, EligibilityCriterion, Site, Study, StudySite
 from studies.seed_data import SEED_TRIALS, SeedTrial
 from studies.seed_rules import (
+    SEED_AGENTS,
     SEED_ARM_PRESCRIPTIONS,
+    SEED_DRUG_REGIMENS,
     SEED_IRECIST_ARMS,
     SEED_RULES,
     SEED_SBRT_RULES,
     SEED_SETTINGS,
 )
-from treatments.models import ArmPrescription, SbrtConstraint
+from treatments.models import Agent, ArmPrescription, DrugRegimen, SbrtConstraint
 
 # Our own wording where a registry page gives no title or acronym (see the trial's notes).
 _FALLBACK_NAMES = {
@@ -114,6 +116,7 @@ def load_trial(trial: SeedTrial) -> Study:
         )
     load_criteria(study, trial)
     load_sbrt_rules(study, trial)
+    load_drug_regimens(study, trial)
     return study
 
 
@@ -128,6 +131,23 @@ def load_sbrt_rules(study: Study, trial: SeedTrial) -> None:
                 {"arm": arm},
                 {"total_dose_gy": Decimal(fixed[0]), "fractions": fixed[1]},
             )
+
+
+def load_agents() -> None:
+    for name, drug_class in SEED_AGENTS.items():
+        upsert(Agent, {"name": name}, {"drug_class": drug_class})
+
+
+def load_drug_regimens(study: Study, trial: SeedTrial) -> None:
+    for arm in study.arms.all():
+        seed = SEED_DRUG_REGIMENS.get((trial.code, arm.code))
+        if seed:
+            values = {k: v for k, v in seed.items() if k != "agent"}
+            values = {
+                k: Decimal(v) if k in ("dose", "rounding_mg") else v for k, v in values.items()
+            }
+            agent = Agent.objects.get(name=seed["agent"])
+            upsert(DrugRegimen, {"study": study, "agent": agent}, {"arm": arm, **values})
 
 
 def load_criteria(study: Study, trial: SeedTrial) -> None:
@@ -161,6 +181,7 @@ class Command(BaseCommand):
                 command="load_seed_trials", reason="Seed trials from their registry pages"
             ),
         ):
+            load_agents()
             for trial in SEED_TRIALS:
                 study = load_trial(trial)
                 self.stdout.write(
