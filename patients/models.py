@@ -310,3 +310,15 @@ class EmergencyUnblinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.patient} unblinded {self.requested_at:%Y-%m-%d}"
+
+
+from patients.models_safety import (  # noqa: E402,F401 - models of this app, kept in their own module
+    AdverseEvent,
+    Analyte,
+    Attribution,
+    CtcaeTerm,
+    LabResult,
+    NormalRange,
+    SaeReport,
+    SafetyRules,
+)

@@ -141,3 +141,17 @@ SEED_DRUG_REGIMENS: dict[tuple[str, str], dict[str, Any]] = {
         "rounding_mg": 10,
     },
 }
+
+# Safety settings.  Every study: late toxicity after 90 days from the end of SBRT (issue #6
+# default) and a placeholder pharmacovigilance mailbox the sponsor replaces in the admin.  ATRA
+# trial (seed 003): primary endpoint "lymphopenia of grade 2 or higher ... at 6 weeks
+# post-radiotherapy" (day 42, +/- 7 days: our window); part I is a safety run-in whose DLT window
+# and stopping rule the registry page does not give: 42 days from the first fraction and a stop
+# at 2 patients with a DLT are placeholders, editable in the admin.
+SEED_SAFETY: dict[str, dict[str, Any]] = {
+    "STORM-01": {},
+    "STORM-01-R": {},
+    "STEREOSARC": {},
+    "ATRA-SBRT": {"dlt_window_days": 42, "dlt_stop_count": 2},
+    "STOP-2": {},
+}

@@ -18,6 +18,7 @@ from studies.seed_rules import (
     SEED_DRUG_REGIMENS,
     SEED_IRECIST_ARMS,
     SEED_RULES,
+    SEED_SAFETY,
     SEED_SBRT_RULES,
     SEED_SETTINGS,
 )
@@ -117,6 +118,7 @@ def load_trial(trial: SeedTrial) -> Study:
     load_criteria(study, trial)
     load_sbrt_rules(study, trial)
     load_drug_regimens(study, trial)
+    load_safety_rules(study, trial)
     return study
 
 
@@ -148,6 +150,16 @@ def load_drug_regimens(study: Study, trial: SeedTrial) -> None:
             }
             agent = Agent.objects.get(name=seed["agent"])
             upsert(DrugRegimen, {"study": study, "agent": agent}, {"arm": arm, **values})
+
+
+def load_safety_rules(study: Study, trial: SeedTrial) -> None:
+    from patients.models import SafetyRules
+
+    values = {
+        "pharmacovigilance_emails": f"pharmacovigilance+{trial.code.lower()}@sponsor.example",
+        **SEED_SAFETY.get(trial.code, {}),
+    }
+    upsert(SafetyRules, {"study": study}, values)
 
 
 def load_criteria(study: Study, trial: SeedTrial) -> None:
