@@ -425,7 +425,9 @@ class DrugCycle(models.Model):
     weight_kg = models.DecimalField(
         _("weight (kg)"), max_digits=5, decimal_places=1, null=True, blank=True
     )
-    bsa_m2 = models.DecimalField(_("BSA (m²)"), max_digits=4, decimal_places=2, null=True)
+    bsa_m2 = models.DecimalField(
+        _("BSA (m²)"), max_digits=4, decimal_places=2, null=True, blank=True
+    )
     planned_daily_mg = models.DecimalField(
         _("planned dose per day (mg)"), max_digits=8, decimal_places=2
     )

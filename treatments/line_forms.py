@@ -1,0 +1,60 @@
+"""The systemic therapy line form: number, agents from the controlled list, dates, stop reason."""
+
+from __future__ import annotations
+
+from crispy_forms.helper import FormHelper
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from treatments.models import Agent, SystemicLine
+
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class AgentChoiceField(forms.ModelMultipleChoiceField):
+    """Agents labelled with their class: "sunitinib (Tyrosine kinase inhibitor)"."""
+
+    def label_from_instance(self, obj: Agent) -> str:
+        return f"{obj.name} ({obj.get_drug_class_display()})"
+
+
+class LineForm(forms.ModelForm):
+    agents = AgentChoiceField(
+        label=_("Agents"),
+        queryset=Agent.objects.order_by("name"),
+        widget=forms.SelectMultiple(attrs={"size": 12}),
+        help_text=_(
+            "Every agent given in this line (hold Ctrl, or Cmd on a Mac, to choose several). "
+            "An agent swapped for toxicity stays in the same line."
+        ),
+        error_messages={"required": _("Choose at least one agent.")},
+    )
+    reason = forms.CharField(
+        label=_("Reason for change"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Needed when you correct a saved line."),
+    )
+
+    class Meta:
+        model = SystemicLine
+        fields = ["line_number", "agents", "start", "end", "stop_reason", "stop_detail"]
+        widgets = {"start": DATE, "end": DATE}
+        help_texts = {
+            "line_number": _(
+                "Counted from the first line given for metastatic disease (adjuvant or "
+                "neoadjuvant treatment of the primary is not a line)."
+            ),
+            "end": _("Leave empty while the line is ongoing."),
+            "stop_reason": _("Only for a line that has ended."),
+            "stop_detail": _("Optional: e.g. the toxicity, or what the patient chose."),
+        }
+
+    def __init__(self, *args, editing: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not editing:
+            del self.fields["reason"]
+        self.fields["line_number"].widget.attrs.update({"min": 1, "max": 20})
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.disable_csrf = True
