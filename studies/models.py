@@ -481,6 +481,7 @@ class OutboxEmail(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 
     class Meta:
@@ -490,3 +491,20 @@ class OutboxEmail(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class OutboxAttempt(models.Model):
+    """Every attempt to send an outbox email, successful or not (append-only log)."""
+
+    email = models.ForeignKey(OutboxEmail, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField(auto_now_add=True)
+    ok = models.BooleanField()
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("sending attempt")
+        verbose_name_plural = _("sending attempts")
+        ordering = ["email", "at"]
+
+    def __str__(self) -> str:
+        return f"{self.email.key} {self.at:%Y-%m-%d %H:%M:%S} {'ok' if self.ok else 'failed'}"

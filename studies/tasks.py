@@ -31,7 +31,7 @@ def send_outbox_email(self, email_id: int) -> bool:
     """Send one outbox email once: claim it, send it, mark it sent."""
     from django.core.mail import send_mail
 
-    from studies.models import OutboxEmail
+    from studies.models import OutboxAttempt, OutboxEmail
 
     email = OutboxEmail.objects.filter(pk=email_id, sent_at__isnull=True).first()
     if email is None:
@@ -46,28 +46,49 @@ def send_outbox_email(self, email_id: int) -> bool:
             send_mail(email.subject, email.body, None, email.to)
         except (OSError, smtplib.SMTPException) as error:
             failure = error
+        now = timezone.now()
         OutboxEmail.objects.filter(pk=email_id).update(
             attempts=F("attempts") + 1,
-            sent_at=None if failure else timezone.now(),
+            last_attempt_at=now,
+            sent_at=None if failure else now,
             last_error=str(failure)[:1000] if failure else "",
+        )
+        OutboxAttempt.objects.create(
+            email_id=email_id, ok=failure is None, error=str(failure)[:1000] if failure else ""
         )
     if failure is not None:
         raise failure  # autoretry with back-off; the attempt is recorded
     return True
 
 
+#: The sweep waits this long after a failed attempt before trying again (after the task's own
+#: retries are spent): an email is retried until it is delivered, at least once an hour.
+SWEEP_RETRY_AFTER = 3600
+
+
 @shared_task(acks_late=True)
 def send_pending_outbox(older_than_seconds: int = 120) -> int:
-    """Beat sweep: re-enqueue emails whose send task was lost (e.g. broker down at commit)."""
+    """Beat sweep: re-enqueue unsent emails whose send task was lost or gave up.
+
+    Never sent and older than ``older_than_seconds`` (e.g. the broker was down at commit), or
+    last tried more than ``SWEEP_RETRY_AFTER`` seconds ago: retried until delivered.
+    """
     from datetime import timedelta
+
+    from django.db.models import Q
 
     from studies.models import OutboxEmail
 
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    now = timezone.now()
+    never_tried = Q(
+        last_attempt_at__isnull=True, created_at__lt=now - timedelta(seconds=older_than_seconds)
+    )
+    tried_long_ago = Q(last_attempt_at__lt=now - timedelta(seconds=SWEEP_RETRY_AFTER))
     pending = list(
-        OutboxEmail.objects.filter(
-            sent_at__isnull=True, created_at__lt=cutoff, attempts__lt=10
-        ).values_list("pk", flat=True)[:500]
+        OutboxEmail.objects.filter(sent_at__isnull=True)
+        .filter(never_tried | tried_long_ago)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:500]
     )
     for pk in pending:
         send_outbox_email.delay(pk)

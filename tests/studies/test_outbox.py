@@ -70,3 +70,41 @@ def test_a_mail_server_failure_is_recorded_and_retried():
     assert send_outbox_email.run(email.pk) is True
     email.refresh_from_db()
     assert email.attempts == 2 and email.sent_at is not None and len(mail.outbox) == 1
+    log = list(email.attempt_log.order_by("at").values_list("ok", flat=True))
+    assert log == [False, True]
+    assert "refused" in email.attempt_log.first().error.lower() or email.attempt_log.first().error
+
+
+@pytest.mark.django_db
+def test_the_sweep_retries_an_unsent_email_until_delivered(monkeypatch):
+    """Once the task's own retries are spent, beat's sweep tries again (at most hourly)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from studies import tasks
+
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.send_outbox_email, "delay", queued.append)
+    now = timezone.now()
+    fresh = OutboxEmail.objects.create(key="fresh", to=["a@example.org"], subject="S", body="B")
+    lost = OutboxEmail.objects.create(key="lost", to=["a@example.org"], subject="S", body="B")
+    gave_up = OutboxEmail.objects.create(
+        key="gave-up", to=["a@example.org"], subject="S", body="B", attempts=11
+    )
+    recent_failure = OutboxEmail.objects.create(
+        key="recent", to=["a@example.org"], subject="S", body="B", attempts=3
+    )
+    sent = OutboxEmail.objects.create(
+        key="sent", to=["a@example.org"], subject="S", body="B", sent_at=now
+    )
+    OutboxEmail.objects.filter(pk__in=[lost.pk, gave_up.pk, recent_failure.pk, sent.pk]).update(
+        created_at=now - timedelta(hours=5)
+    )
+    OutboxEmail.objects.filter(pk=gave_up.pk).update(last_attempt_at=now - timedelta(hours=2))
+    OutboxEmail.objects.filter(pk=recent_failure.pk).update(
+        last_attempt_at=now - timedelta(minutes=5)
+    )
+    assert tasks.send_pending_outbox() == 2
+    assert sorted(queued) == sorted([lost.pk, gave_up.pk])
+    assert fresh.pk not in queued
