@@ -48,3 +48,6 @@ class PatientAdmin(ScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+from patients import admin_ae, admin_labs  # noqa: E402,F401 - safety admin pages, in their own modules

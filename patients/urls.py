@@ -1,6 +1,6 @@
 from django.urls import path
 
-from patients import views
+from patients import views, views_ae, views_labs
 
 urlpatterns = [
     path("sites/<int:site_pk>/patients/", views.patient_list, name="patient_list"),
@@ -22,4 +22,23 @@ urlpatterns = [
     path("patients/<int:patient_pk>/status/", views.patient_status, name="patient_status"),
     path("patients/<int:patient_pk>/decline/", views.patient_decline, name="patient_decline"),
     path("patients/<int:patient_pk>/unblind/", views.patient_unblind, name="patient_unblind"),
+    path("patients/<int:patient_pk>/adverse-events/", views_ae.patient_aes, name="patient_aes"),
+    path("patients/<int:patient_pk>/adverse-events/new/", views_ae.ae_edit, name="ae_new"),
+    path("patients/<int:patient_pk>/adverse-events/<int:ae_pk>/", views_ae.ae_edit, name="ae_edit"),
+    path(
+        "patients/<int:patient_pk>/adverse-events/<int:ae_pk>/sae-report/",
+        views_ae.sae_report_new,
+        name="sae_report_new",
+    ),
+    path("ctcae/terms/", views_ae.term_search, name="ctcae_term_search"),
+    path("studies/<int:study_pk>/safety/", views_ae.study_safety, name="study_safety"),
+    path("patients/<int:patient_pk>/labs/", views_labs.patient_labs, name="patient_labs"),
+    path("patients/<int:patient_pk>/labs/new/", views_labs.lab_new, name="lab_new"),
+    path("patients/<int:patient_pk>/labs/<int:lab_pk>/", views_labs.lab_edit, name="lab_edit"),
+    path("sites/<int:site_pk>/normal-ranges/", views_labs.normal_ranges, name="normal_ranges"),
+    path(
+        "studies/<int:study_pk>/lymphopenia/",
+        views_labs.study_lymphopenia,
+        name="study_lymphopenia",
+    ),
 ]

@@ -116,6 +116,11 @@ def patient_detail(request: HttpRequest, patient_pk: int) -> HttpResponse:
             "can_unblind": allocation is not None
             and not show_arm
             and _may_unblind(request.user, patient),
+            "has_study_drug": show_arm
+            and allocation is not None
+            and study_site.study.drug_regimens.filter(
+                Q(arm__isnull=True) | Q(arm=allocation.arm_id)
+            ).exists(),
         },
     )
 

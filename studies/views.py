@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from patients.models import Patient
+from patients.views_labs import may_read_lymphopenia
 from studies.access import require, scope_for
 from studies.audit import history_for
 from studies.blinding import sees_allocation
@@ -81,6 +82,8 @@ def study_detail(request: HttpRequest, study_pk: int) -> HttpResponse:
             "can_read_audit": scope.has_role(AUDIT_READER_ROLES, study.pk),
             "can_see_randomisation": scope.has_role(RANDOMISATION_VIEWER_ROLES, study.pk),
             "consort": _consort(request.user, study),
+            "can_see_lymphopenia": "lymphopenia" in study.primary_endpoint.lower()
+            and may_read_lymphopenia(request.user, study),
         },
     )
 

@@ -8,13 +8,9 @@ urlpatterns = [
     path("patients/<int:patient_pk>/sbrt/<int:course_pk>/", views.course_edit, name="course_edit"),
     path("patients/<int:patient_pk>/lines/", views_lines.patient_lines, name="patient_lines"),
     path("patients/<int:patient_pk>/lines/new/", views_lines.line_edit, name="line_new"),
-    path(
-        "patients/<int:patient_pk>/lines/<int:line_pk>/", views_lines.line_edit, name="line_edit"
-    ),
+    path("patients/<int:patient_pk>/lines/<int:line_pk>/", views_lines.line_edit, name="line_edit"),
     path("patients/<int:patient_pk>/study-drug/", views_drug.patient_drug, name="patient_drug"),
-    path(
-        "patients/<int:patient_pk>/study-drug/new/", views_drug.cycle_edit, name="cycle_new"
-    ),
+    path("patients/<int:patient_pk>/study-drug/new/", views_drug.cycle_edit, name="cycle_new"),
     path(
         "patients/<int:patient_pk>/study-drug/<int:cycle_pk>/",
         views_drug.cycle_edit,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from decimal import Decimal as D
 
 import pytest
 from django.apps import apps
@@ -16,7 +17,15 @@ from django.urls import reverse
 from django.views.generic import RedirectView
 
 from lesions.models import ImagingAssessment, Lesion
-from patients.models import Patient
+from patients.models import (
+    AdverseEvent,
+    CtcaeTerm,
+    LabResult,
+    NormalRange,
+    Patient,
+    SaeReport,
+    SafetyRules,
+)
 from studies.models import (
     Arm,
     EligibilityCriterion,
@@ -49,6 +58,8 @@ OWN_ID_KWARGS = {
     "course_pk": "course",
     "line_pk": "line",
     "cycle_pk": "cycle",
+    "ae_pk": "ae",
+    "lab_pk": "lab",
 }
 # Kwargs of the admin that are not object ids.
 ADMIN_NON_OBJECT_KWARGS = {"app_label", "url"}
@@ -114,10 +125,44 @@ def targets_at(study, study_site, patient) -> dict[str, object]:
             given_total_mg=1200,
             status="given",
         )
+    ae = AdverseEvent.objects.filter(patient=patient).first()
+    if ae is None:
+        ae = AdverseEvent.objects.create(
+            patient=patient,
+            term=CtcaeTerm.objects.get(term="Fatigue"),
+            grade=3,
+            onset_on=datetime.date(2026, 1, 20),
+            attribution_sbrt="possible",
+            attribution_systemic="unlikely",
+            serious=True,
+            sae_hospitalisation=True,
+            outcome="recovering",
+        )
+        SaeReport.objects.create(
+            adverse_event=ae, kind="initial", reported_on=datetime.date(2026, 1, 21), narrative="x"
+        )
+    lab = LabResult.objects.filter(patient=patient).first()
+    if lab is None:
+        lab = LabResult.objects.create(
+            patient=patient,
+            sampled_on=datetime.date(2026, 1, 20),
+            analyte="lymphocytes",
+            value=450,
+            unit="/mm3",
+            value_standard=D("0.45"),
+            standard_unit="10^9/L",
+            grade=3,
+        )
+    NormalRange.objects.get_or_create(
+        study_site=study_site, analyte="lymphocytes", defaults={"lln": 1000, "unit": "/mm3"}
+    )
+    SafetyRules.objects.get_or_create(study=study)
     return {
         "study": study,
         "study_site": study_site,
         "patient": patient,
+        "ae": ae,
+        "lab": lab,
         "scan": scan,
         "course": course,
         "line": line,
@@ -137,7 +182,7 @@ NOT_TRIAL_DATA = {
     "outboxemail",
 }
 # Reference lists shared by every study and readable by all staff (not any site's data).
-SHARED_REFERENCE = {"agent"}
+SHARED_REFERENCE = {"agent", "ctcaeterm"}
 
 
 def _trial_objects(targets) -> dict:
@@ -159,6 +204,11 @@ def _trial_objects(targets) -> dict:
         SystemicLine: targets["line"],
         DrugRegimen: targets["regimen"],
         DrugCycle: targets["cycle"],
+        AdverseEvent: targets["ae"],
+        SaeReport: SaeReport.objects.filter(adverse_event=targets["ae"]).first(),
+        LabResult: targets["lab"],
+        NormalRange: NormalRange.objects.filter(study_site=study_site).first(),
+        SafetyRules: SafetyRules.objects.filter(study=study).first(),
     }
 
 
