@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.generic import RedirectView
 
 from lesions.models import ImagingAssessment, Lesion
+from patients.ctcae_terms import ensure_terms
 from patients.models import (
     AdverseEvent,
     CtcaeTerm,
@@ -127,6 +128,7 @@ def targets_at(study, study_site, patient) -> dict[str, object]:
         )
     ae = AdverseEvent.objects.filter(patient=patient).first()
     if ae is None:
+        ensure_terms()
         ae = AdverseEvent.objects.create(
             patient=patient,
             term=CtcaeTerm.objects.get(term="Fatigue"),

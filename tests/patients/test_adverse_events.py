@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 from datetime import date, timedelta
 
 import pytest
-from django.apps import apps as django_apps
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 
 from patients import ae_services
+from patients.ctcae_terms import ensure_terms as ensure_ctcae_terms
 from patients.models import (
     AdverseEvent,
     Allocation,
@@ -32,13 +31,6 @@ pytestmark = pytest.mark.django_db
 PV = ["pv@sponsor.example", "safety-desk@sponsor.example"]
 DATE_FIELDS = ("onset_on", "resolved_on", "death_on")
 OTHER = "General disorders and administration site conditions - Other, specify"
-
-
-def ensure_ctcae_terms() -> None:
-    """The terms come with migration 0008; a transactional test elsewhere may have flushed them."""
-    if not CtcaeTerm.objects.exists():
-        migration = importlib.import_module("patients.migrations.0008_load_ctcae_terms")
-        migration.load(django_apps, None)
 
 
 @pytest.fixture(autouse=True)
