@@ -46,20 +46,7 @@ class AdverseEventAdmin(_ReadOnlyAdmin):
     list_select_related = ["patient__study_site__study", "patient__study_site__site", "term"]
     readonly_fields = [
         "patient",
-        "term",
-        "term_detail",
-        "grade",
-        "onset_on",
-        "resolved_on",
-        "attribution_sbrt",
-        "attribution_systemic",
-        "attribution_study_drug",
-        "serious",
-        *AdverseEvent.SAE_CRITERIA,
-        "action",
-        "outcome",
-        "death_on",
-        "dlt",
+        *AdverseEvent.ENTERED_FIELDS,
         "dlt_rule",
         "created_at",
     ]

@@ -63,22 +63,7 @@ class AdverseEventForm(forms.ModelForm):
 
     class Meta:
         model = AdverseEvent
-        fields = [
-            "term",
-            "term_detail",
-            "grade",
-            "onset_on",
-            "resolved_on",
-            "attribution_sbrt",
-            "attribution_systemic",
-            "attribution_study_drug",
-            "serious",
-            *AdverseEvent.SAE_CRITERIA,
-            "action",
-            "outcome",
-            "death_on",
-            "dlt",
-        ]
+        fields = list(AdverseEvent.ENTERED_FIELDS)
         widgets = {"onset_on": DATE, "resolved_on": DATE, "death_on": DATE}
 
     def __init__(

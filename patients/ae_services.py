@@ -47,22 +47,7 @@ from studies.outbox import outbox_enqueue
 from studies.roles import Role
 
 # The fields of an adverse event the site enters.
-AE_FIELDS = (
-    "term",
-    "term_detail",
-    "grade",
-    "onset_on",
-    "resolved_on",
-    "attribution_sbrt",
-    "attribution_systemic",
-    "attribution_study_drug",
-    "serious",
-    *AdverseEvent.SAE_CRITERIA,
-    "action",
-    "outcome",
-    "death_on",
-    "dlt",
-)
+AE_FIELDS = AdverseEvent.ENTERED_FIELDS
 RELATED = frozenset({Attribution.POSSIBLE, Attribution.PROBABLE, Attribution.DEFINITE})
 DLT_MIN_GRADE = 3
 OTHER_SPECIFY = "Other, specify"

@@ -173,6 +173,24 @@ class AdverseEvent(models.Model):
         "sae_other",
     )
 
+    #: The fields the site enters (form, service and admin share this list).
+    ENTERED_FIELDS = (
+        "term",
+        "term_detail",
+        "grade",
+        "onset_on",
+        "resolved_on",
+        "attribution_sbrt",
+        "attribution_systemic",
+        "attribution_study_drug",
+        "serious",
+        *SAE_CRITERIA,
+        "action",
+        "outcome",
+        "death_on",
+        "dlt",
+    )
+
     class Meta:
         verbose_name = _("adverse event")
         verbose_name_plural = _("adverse events")
