@@ -322,3 +322,4 @@ from patients.models_safety import (  # noqa: E402,F401 - models of this app, ke
     SaeReport,
     SafetyRules,
 )
+from patients.models_visits import PlannedVisit  # noqa: E402,F401

@@ -6,7 +6,7 @@ import pghistory
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -126,6 +126,20 @@ class Study(models.Model):
         help_text=_(
             "A stable disease counts as best response only this long after treatment start."
         ),
+    )
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=40,
+        default="Europe/Paris",
+        help_text=_("Reminders and scheduled reports run on this zone's clock."),
+    )
+    reminder_hour = models.PositiveSmallIntegerField(
+        _("daily reminders at (hour)"), default=7, validators=[MaxValueValidator(23)]
+    )
+    reminder_days_ahead = models.PositiveSmallIntegerField(
+        _("remind this many days before a visit window opens"),
+        default=7,
+        validators=[MaxValueValidator(60)],
     )
 
     objects = StudyQuerySet.as_manager()
@@ -508,3 +522,192 @@ class OutboxAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email.key} {self.at:%Y-%m-%d %H:%M:%S} {'ok' if self.ok else 'failed'}"
+
+
+@audited()
+class VisitDefinition(models.Model):
+    """A visit of the study's schedule: an offset from an anchor event, a window, repeats.
+
+    ``repeat_every_days`` repeats the visit from its first occurrence until
+    ``repeat_until_days`` after the anchor (and, with ``until_progression``, until the
+    patient's progression).  "Imaging every 8 weeks until progression, then every 12 weeks"
+    is two definitions: the second anchored at progression.
+    """
+
+    class Kind(models.TextChoices):
+        IMAGING = "imaging", _("Imaging")
+        LABS = "labs", _("Laboratory tests")
+        CLINICAL = "clinical", _("Clinical visit")
+        QOL = "qol", _("Quality of life")
+
+    class Anchor(models.TextChoices):
+        ENROLMENT = "enrolment", _("Enrolment")
+        RANDOMISATION = "randomisation", _("Randomisation")
+        SBRT_START = "sbrt_start", _("First SBRT fraction")
+        SBRT_END = "sbrt_end", _("Last SBRT fraction")
+        PROGRESSION = "progression", _("Progression")
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="visit_definitions")
+    code = models.SlugField(_("code"), max_length=30)
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    anchor = models.CharField(_("anchor event"), max_length=15, choices=Anchor.choices)
+    offset_days = models.IntegerField(_("days after the anchor"))
+    window_before_days = models.IntegerField(_("window before (days)"), default=0)
+    window_after_days = models.IntegerField(_("window after (days)"), default=0)
+    repeat_every_days = models.IntegerField(
+        _("repeat every (days)"), null=True, blank=True, help_text=_("Empty: once.")
+    )
+    repeat_until_days = models.PositiveIntegerField(
+        _("repeat until (days after the anchor)"), null=True, blank=True
+    )
+    until_progression = models.BooleanField(_("stop repeating at progression"), default=False)
+    source = models.CharField(
+        _("source"), max_length=300, blank=True, help_text=_("Where the schedule comes from.")
+    )
+
+    class Meta:
+        verbose_name = _("visit definition")
+        verbose_name_plural = _("visit definitions")
+        ordering = ["study", "anchor", "offset_days"]
+        constraints = [models.UniqueConstraint(fields=["study", "code"], name="visit_code_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.study.code} {self.name}"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.window_before_days is not None and self.window_before_days < 0:
+            errors["window_before_days"] = _("A window cannot be negative.")
+        if self.window_after_days is not None and self.window_after_days < 0:
+            errors["window_after_days"] = _("A window cannot be negative.")
+        if self.repeat_every_days is not None and self.repeat_every_days <= 0:
+            errors["repeat_every_days"] = _(
+                "The repeat interval must be at least 1 day (leave it empty for a single visit)."
+            )
+        if self.repeat_every_days and not (self.repeat_until_days or self.until_progression):
+            errors["repeat_until_days"] = _(
+                "A repeated visit needs an end: a maximum duration or progression."
+            )
+        if (
+            self.anchor == self.Anchor.RANDOMISATION
+            and self.study_id
+            and not self.study.is_randomised
+        ):
+            errors["anchor"] = _("This study does not randomise: choose another anchor event.")
+        if errors:
+            raise ValidationError(errors)
+
+
+@audited()
+class ReportSchedule(models.Model):
+    """When a study's per-site and study PDF reports are emailed."""
+
+    class Frequency(models.TextChoices):
+        WEEKLY = "weekly", _("Weekly")
+        MONTHLY = "monthly", _("Monthly")
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="report_schedules")
+    frequency = models.CharField(_("frequency"), max_length=8, choices=Frequency.choices)
+    weekday = models.PositiveSmallIntegerField(
+        _("day of the week (0 = Monday)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(6)],
+    )
+    day_of_month = models.PositiveSmallIntegerField(
+        _("day of the month"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(28)],
+    )
+    hour = models.PositiveSmallIntegerField(
+        _("hour"), default=6, validators=[MaxValueValidator(23)]
+    )
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("report schedule")
+        verbose_name_plural = _("report schedules")
+
+    def __str__(self) -> str:
+        return f"{self.study.code} {self.get_frequency_display()}"
+
+    def clean(self) -> None:
+        if self.frequency == self.Frequency.WEEKLY and self.weekday is None:
+            raise ValidationError({"weekday": _("Choose the day of the week.")})
+        if self.frequency == self.Frequency.MONTHLY and self.day_of_month is None:
+            raise ValidationError({"day_of_month": _("Choose the day of the month.")})
+
+
+class ReportDelivery(models.Model):
+    """One scheduled report to one recipient for one period: sent once, every attempt counted."""
+
+    class Kind(models.TextChoices):
+        SITE = "site", _("Site report")
+        STUDY = "study", _("Study report")
+
+    schedule = models.ForeignKey(
+        ReportSchedule, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    period = models.CharField(max_length=20)  # e.g. "2026-W48" or "2026-11"
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    study_site = models.ForeignKey(
+        StudySite, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="report_deliveries"
+    )
+    email = models.EmailField()
+    language = models.CharField(max_length=8, default="en")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("report delivery")
+        verbose_name_plural = _("report deliveries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schedule", "period", "kind", "study_site", "recipient"],
+                name="report_delivered_once",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schedule} {self.period} {self.kind} -> {self.email}"
+
+
+class ReportJob(models.Model):
+    """A PDF report generated on demand by a Celery task; the page polls its progress."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        RUNNING = "running", _("Generating")
+        DONE = "done", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="report_jobs"
+    )
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="+")
+    study_site = models.ForeignKey(
+        StudySite, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    language = models.CharField(max_length=8, default="en")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    pdf = models.BinaryField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("report job")
+        verbose_name_plural = _("report jobs")
+
+    def __str__(self) -> str:
+        return f"report {self.pk} {self.state}"

@@ -10,7 +10,15 @@ import pghistory
 from django.core.management.base import BaseCommand
 from django.db import models, transaction
 
-from studies.models import Arm, CriterionRule, EligibilityCriterion, Site, Study, StudySite
+from studies.models import (
+    Arm,
+    CriterionRule,
+    EligibilityCriterion,
+    Site,
+    Study,
+    StudySite,
+    VisitDefinition,
+)
 from studies.seed_data import SEED_TRIALS, SeedTrial
 from studies.seed_rules import (
     SEED_AGENTS,
@@ -21,6 +29,7 @@ from studies.seed_rules import (
     SEED_SAFETY,
     SEED_SBRT_RULES,
     SEED_SETTINGS,
+    SEED_VISITS,
 )
 from treatments.models import Agent, ArmPrescription, DrugRegimen, SbrtConstraint
 
@@ -119,6 +128,8 @@ def load_trial(trial: SeedTrial) -> Study:
     load_sbrt_rules(study, trial)
     load_drug_regimens(study, trial)
     load_safety_rules(study, trial)
+    for code, values in SEED_VISITS.get(trial.code, {}).items():
+        upsert(VisitDefinition, {"study": study, "code": code}, values)
     return study
 
 
