@@ -711,3 +711,21 @@ class ReportJob(models.Model):
 
     def __str__(self) -> str:
         return f"report {self.pk} {self.state}"
+
+
+class UserPreference(models.Model):
+    """What a user chose for themselves: the language of their emails and reports."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference"
+    )
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default="en"
+    )
+
+    class Meta:
+        verbose_name = _("user preference")
+        verbose_name_plural = _("user preferences")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.language})"
