@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
-PYTEST_ARGS ?=
+# Tests run on every CPU (pytest-xdist; each worker has its own test database and Celery queue).
+PYTEST_ARGS ?= -n auto
 
 # Django 6 needs Python >= 3.12: take the first suitable interpreter on PATH, then any
 # pyenv-installed 3.12+ (pyenv shims refuse to run a version that is not selected).

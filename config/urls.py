@@ -2,11 +2,10 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
-from django.views.i18n import set_language
 
 from studies.forms_auth import LoginForm
+from studies.preferences import set_language_and_remember
 
 urlpatterns = [
     path(
@@ -27,7 +26,7 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
-    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    path("i18n/setlang/", set_language_and_remember, name="set_language"),
     path("admin/", admin.site.urls),
     path("", include("patients.urls")),
     path("", include("lesions.urls")),

@@ -27,6 +27,7 @@ from lesions.models import (
     TimepointResult,
 )
 from patients.models import Patient
+from patients.visit_services import visits_sync
 from studies.audit import reason_for_change
 
 IMAGING_STATUSES = {
@@ -387,6 +388,7 @@ def recompute(patient: Patient) -> recist.Evaluation | None:
         raise ValidationError(str(error)) from error
     _store(patient, scans, evaluation, ievaluation)
     _store_local_control(patient, inputs.lesions, inputs.follow_ups, inputs.baseline.scan_date)
+    visits_sync(patient)
     return evaluation
 
 

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from patients import ctcae, labunits, lymphopenia
 from patients.models import Allocation, Consent, Patient
 from patients.models_safety import Analyte, LabResult, NormalRange, SafetyRules
+from patients.visit_services import visits_sync
 from studies.audit import reason_for_change
 from studies.models import Study, StudySite
 from treatments.models import Fraction as SbrtFraction
@@ -236,6 +237,7 @@ def lab_record(
             _apply(result, ranges.get(analyte))
             result.save()
             saved.append(result)
+        visits_sync(patient)
     return saved
 
 

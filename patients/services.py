@@ -24,6 +24,7 @@ from patients.models import (
     EmergencyUnblinding,
     Patient,
 )
+from patients.visit_services import visits_sync
 from studies.audit import reason_for_change
 from studies.models import (
     AllocationSlot,
@@ -294,6 +295,7 @@ def consent_withdraw(*, consent: Consent, withdrawn_on: date, scope: str, by, re
                 withdrawn_on,
                 off_study_reason=Patient.OffStudyReason.CONSENT_WITHDRAWN,
             )
+            visits_sync(patient)  # later visits become not applicable
 
 
 # --- status ------------------------------------------------------------------------------------
@@ -323,6 +325,7 @@ def patient_change_status(
     _not_in_future(on, "on")
     with reason_for_change(reason, user=by.pk):
         _move(patient, new_status, on, off_study_reason=off_study_reason)
+        visits_sync(patient)
     return patient
 
 
@@ -421,6 +424,7 @@ def patient_enrol(*, patient: Patient, by, strata: dict[str, str] | None = None)
         _move(patient, Patient.Status.ENROLLED, patient.enrolled_on)
         patient.save(update_fields=["subject_id", "enrolled_on"])
         allocation.save()
+        visits_sync(patient)
     return allocation
 
 

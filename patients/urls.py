@@ -1,6 +1,6 @@
 from django.urls import path
 
-from patients import views, views_ae, views_labs
+from patients import views, views_ae, views_labs, views_reminders, views_visits
 
 urlpatterns = [
     path("sites/<int:site_pk>/patients/", views.patient_list, name="patient_list"),
@@ -41,4 +41,12 @@ urlpatterns = [
         views_labs.study_lymphopenia,
         name="study_lymphopenia",
     ),
+    path("sites/<int:site_pk>/visits/", views_visits.site_visits, name="site_visits"),
+    path("patients/<int:patient_pk>/visits/", views_visits.patient_visits, name="patient_visits"),
+    path(
+        "patients/<int:patient_pk>/visits/<int:visit_pk>/",
+        views_visits.visit_edit,
+        name="visit_edit",
+    ),
+    path("reminders/", views_reminders.my_reminders, name="my_reminders"),
 ]

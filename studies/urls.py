@@ -1,9 +1,13 @@
 from django.urls import path
 
-from studies import account_views, views
+from studies import account_views, views, views_reports
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("sites/<int:site_pk>/report/", views_reports.site_report, name="site_report"),
+    path("studies/<int:study_pk>/report/", views_reports.study_report, name="study_report"),
+    path("reports/<int:job_pk>/", views_reports.job_status, name="report_job"),
+    path("reports/<int:job_pk>/download/", views_reports.job_download, name="report_download"),
     path("studies/<int:study_pk>/", views.study_detail, name="study_detail"),
     path(
         "studies/<int:study_pk>/randomisation/",

@@ -24,6 +24,7 @@ from studies.lookups import (
     require_audit_reader,
 )
 from studies.models import Arm, Membership, Study, StudySite
+from studies.reports import may_read_study_report
 from studies.roles import (
     AUDIT_READER_ROLES,
     RANDOMISATION_VIEWER_ROLES,
@@ -82,6 +83,7 @@ def study_detail(request: HttpRequest, study_pk: int) -> HttpResponse:
             "can_read_audit": scope.has_role(AUDIT_READER_ROLES, study.pk),
             "can_see_randomisation": scope.has_role(RANDOMISATION_VIEWER_ROLES, study.pk),
             "consort": _consort(request.user, study),
+            "can_download_report": may_read_study_report(request.user, study.pk),
             "can_see_lymphopenia": "lymphopenia" in study.primary_endpoint.lower()
             and may_read_lymphopenia(request.user, study),
         },

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from lesions.models import Lesion, Measurement
 from patients.models import Patient
+from patients.visit_services import visits_sync
 from studies.audit import reason_for_change
 from treatments import constraints, radiobiology
 from treatments.models import (
@@ -193,6 +194,7 @@ def course_record(
                     "arm_revealing": deviation.arm_revealing,
                 },
             )
+        visits_sync(patient)
     return course
 
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 from config import embedded
@@ -110,6 +111,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict = {
     "worker-heartbeat": {"task": "studies.tasks.heartbeat", "schedule": 300.0},
     "outbox-sweep": {"task": "studies.tasks.send_pending_outbox", "schedule": 300.0},
+    # Hourly: each study's reminders and reports run when its own clock reaches their hour.
+    "visit-reminders": {
+        "task": "patients.tasks.send_visit_reminders",
+        "schedule": crontab(minute=5),
+    },
+    "scheduled-reports": {
+        "task": "studies.tasks.send_scheduled_reports",
+        "schedule": crontab(minute=15),
+    },
 }
 
 # Authentication

@@ -12,6 +12,7 @@ from decimal import Decimal as D
 
 import pytest
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.views.generic import RedirectView
@@ -27,15 +28,20 @@ from patients.models import (
     SaeReport,
     SafetyRules,
 )
+from patients.models_visits import PlannedVisit
 from studies.models import (
     Arm,
     EligibilityCriterion,
     Membership,
     RandomisationList,
+    ReportDelivery,
+    ReportJob,
+    ReportSchedule,
     Site,
     StratificationFactor,
     Study,
     StudySite,
+    VisitDefinition,
 )
 from studies.services import randomisation_list_generate
 from tests.conftest import ROLE_USERS
@@ -61,6 +67,8 @@ OWN_ID_KWARGS = {
     "cycle_pk": "cycle",
     "ae_pk": "ae",
     "lab_pk": "lab",
+    "visit_pk": "visit",
+    "job_pk": "job",
 }
 # Kwargs of the admin that are not object ids.
 ADMIN_NON_OBJECT_KWARGS = {"app_label", "url"}
@@ -159,7 +167,43 @@ def targets_at(study, study_site, patient) -> dict[str, object]:
         study_site=study_site, analyte="lymphocytes", defaults={"lln": 1000, "unit": "/mm3"}
     )
     SafetyRules.objects.get_or_create(study=study)
+    definition, _ = VisitDefinition.objects.get_or_create(
+        study=study,
+        code="ct",
+        defaults={"name": "CT", "kind": "imaging", "anchor": "enrolment", "offset_days": 56},
+    )
+    visit, _ = PlannedVisit.objects.get_or_create(
+        patient=patient,
+        definition=definition,
+        occurrence=1,
+        defaults={
+            "due_on": datetime.date(2026, 3, 1),
+            "window_start": datetime.date(2026, 2, 22),
+            "window_end": datetime.date(2026, 3, 8),
+        },
+    )
+    schedule, _ = ReportSchedule.objects.get_or_create(
+        study=study, defaults={"frequency": "weekly", "weekday": 0}
+    )
+    owner, _ = get_user_model().objects.get_or_create(
+        username="report-owner", defaults={"email": "owner@example.org"}
+    )
+    ReportDelivery.objects.get_or_create(
+        schedule=schedule,
+        period="2026-W01",
+        kind="site",
+        study_site=study_site,
+        recipient=owner,
+        defaults={"email": "owner@example.org"},
+    )
+    job = ReportJob.objects.filter(study=study, study_site=study_site).first()
+    if job is None:
+        job = ReportJob.objects.create(
+            requested_by=owner, study=study, study_site=study_site, state="done", pdf=b"%PDF-"
+        )
     return {
+        "visit": visit,
+        "job": job,
         "study": study,
         "study_site": study_site,
         "patient": patient,
@@ -211,6 +255,11 @@ def _trial_objects(targets) -> dict:
         LabResult: targets["lab"],
         NormalRange: NormalRange.objects.filter(study_site=study_site).first(),
         SafetyRules: SafetyRules.objects.filter(study=study).first(),
+        VisitDefinition: VisitDefinition.objects.filter(study=study).first(),
+        PlannedVisit: targets["visit"],
+        ReportSchedule: ReportSchedule.objects.filter(study=study).first(),
+        ReportDelivery: ReportDelivery.objects.filter(schedule__study=study).first(),
+        ReportJob: targets["job"],
     }
 
 
