@@ -61,7 +61,7 @@ run: demo
 	@mkdir -p var
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	@$(MANAGE) demo_logins --url http://$(HOST):$(PORT)/
-	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
+	HOST=$(HOST) PORT=$(PORT) SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} $(VENV)/bin/honcho start -f Procfile
 
 # Browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 .PHONY: chromium

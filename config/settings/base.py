@@ -209,6 +209,8 @@ def mailers(backend: str) -> dict:
 MAILERS = mailers(EMAIL_BACKEND_PATH)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "OligoCRF <noreply@oligocrf.invalid>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where users reach the app: emails link to pages with it (empty: links are paths only).
+SITE_URL = env_str("SITE_URL", "")
 
 LOGGING = {
     "version": 1,
