@@ -32,6 +32,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from patients import safety_summary
+from patients.edit_checks import edit_checks_sync
 from patients.models import (
     AdverseEvent,
     Attribution,
@@ -414,6 +415,7 @@ def ae_record(
         if event.grade == 5:
             _record_death(event, patient, by, reason)
     _queue_sae_emails(event, old, rules)
+    edit_checks_sync(patient)  # automatic queries (patients/edit_checks.py)
     return event
 
 

@@ -312,6 +312,14 @@ class EmergencyUnblinding(models.Model):
         return f"{self.patient} unblinded {self.requested_at:%Y-%m-%d}"
 
 
+from patients.models_dm import (  # noqa: E402,F401
+    DataLock,
+    DataQuery,
+    FormKind,
+    QueryMessage,
+    Signature,
+    SourceVerification,
+)
 from patients.models_safety import (  # noqa: E402,F401 - models of this app, kept in their own module
     AdverseEvent,
     Analyte,

@@ -68,3 +68,6 @@ def send_visit_reminders(force: bool = False) -> dict[str, int]:
         # Nothing of a failed study was queued (one transaction each): the task is marked failed.
         raise RuntimeError(f"visit reminders failed for {', '.join(failed)}")
     return counts
+
+
+from patients.query_tasks import *  # noqa: E402,F401,F403 - tasks of this app in their own module

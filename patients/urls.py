@@ -1,6 +1,14 @@
 from django.urls import path
 
-from patients import views, views_ae, views_labs, views_reminders, views_visits
+from patients import (
+    views,
+    views_ae,
+    views_dm,
+    views_labs,
+    views_queries,
+    views_reminders,
+    views_visits,
+)
 
 urlpatterns = [
     path("sites/<int:site_pk>/patients/", views.patient_list, name="patient_list"),
@@ -49,4 +57,20 @@ urlpatterns = [
         name="visit_edit",
     ),
     path("reminders/", views_reminders.my_reminders, name="my_reminders"),
+    # Data management: casebook (form status matrix), SDV, signatures, locks.
+    path("patients/<int:patient_pk>/casebook/", views_dm.casebook, name="casebook"),
+    path("patients/<int:patient_pk>/casebook/verify/", views_dm.verify, name="casebook_verify"),
+    path("patients/<int:patient_pk>/casebook/sign/", views_dm.sign, name="casebook_sign"),
+    path("patients/<int:patient_pk>/casebook/lock/", views_dm.lock_patient, name="casebook_lock"),
+    path("sites/<int:site_pk>/forms/", views_dm.site_forms, name="site_forms"),
+    path("sites/<int:site_pk>/lock/", views_dm.lock_site, name="site_lock"),
+    path("studies/<int:study_pk>/locks/", views_dm.study_locks, name="study_locks"),
+    path("locks/<int:lock_pk>/unlock/", views_dm.unlock, name="unlock"),
+    # Queries.
+    path(
+        "patients/<int:patient_pk>/queries/", views_queries.patient_queries, name="patient_queries"
+    ),
+    path("patients/<int:patient_pk>/queries/new/", views_queries.query_new, name="query_new"),
+    path("queries/<int:query_pk>/", views_queries.query_detail, name="query_detail"),
+    path("sites/<int:site_pk>/queries/", views_queries.site_queries, name="site_queries"),
 ]

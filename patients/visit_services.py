@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from lesions.models import ImagingAssessment
 from patients import schedule
+from patients.edit_checks import edit_checks_sync
 from patients.models import Allocation, Patient
 from patients.models_safety import LabResult
 from patients.models_visits import PlannedVisit
@@ -249,6 +250,7 @@ def visits_sync(patient: Patient) -> None:
         PlannedVisit.objects.bulk_update(changed, list(_FIELDS))
     if created:
         PlannedVisit.objects.bulk_create(created)
+    edit_checks_sync(patient)  # automatic queries (patients/edit_checks.py)
 
 
 def study_visits_sync(study: Study) -> int:

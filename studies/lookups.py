@@ -49,6 +49,11 @@ def get_patient_for_user(user, pk: int, *, write: bool = False):
                 DATA_ENTRY_ROLES, patient.study_site.study_id, patient.study_site_id
             )
         )
+        from patients.locking import DataLocked, lock_for
+
+        lock = lock_for(patient)
+        if lock is not None:
+            raise DataLocked(lock)
     return patient
 
 

@@ -713,6 +713,49 @@ class ReportJob(models.Model):
         return f"report {self.pk} {self.state}"
 
 
+class ExportJob(models.Model):
+    """A data export requested by a data manager or statistician: the export log and its file.
+
+    The Celery task writes the file under a temporary name and renames it when complete, so a
+    crashed export is never offered half-written; a retry starts again from scratch.
+    """
+
+    class Format(models.TextChoices):
+        CSV = "csv", _("CSV (zip, one file per form, with data dictionary)")
+        ODM = "odm", _("CDISC ODM 1.3.2 XML")
+        SDTM = "sdtm", _("CDISC SDTM-style datasets (zip)")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        RUNNING = "running", _("Exporting")
+        DONE = "done", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="export_jobs"
+    )
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="+")
+    format = models.CharField(_("format"), max_length=8, choices=Format.choices)
+    blinded = models.BooleanField(_("blinded"), default=True)
+    include_audit = models.BooleanField(_("include audit records"), default=False)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=0)
+    file_path = models.CharField(max_length=300, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} {self.format} {self.state}"
+
+
 class UserPreference(models.Model):
     """What a user chose for themselves: the language of their emails and reports."""
 

@@ -36,3 +36,17 @@ ALWAYS_UNBLINDED_ROLES = frozenset({Role.PLANNER})
 TWO_FACTOR_ROLES = frozenset({Role.SPONSOR_ADMIN, Role.PLANNER})
 # Who sees how full the randomisation list is (never which arm comes next).
 RANDOMISATION_VIEWER_ROLES = frozenset({Role.STATISTICIAN, Role.DATA_MANAGER, Role.SPONSOR_ADMIN})
+# Who opens, closes and re-opens data queries, and marks forms source-data verified (SDV only
+# for monitors: see SDV_ROLES).
+QUERY_MANAGER_ROLES = frozenset({Role.MONITOR, Role.DATA_MANAGER})
+SDV_ROLES = frozenset({Role.MONITOR})
+# Who signs a patient's casebook (21 CFR Part 11): the site's principal investigator.
+SIGNER_ROLES = frozenset({Role.INVESTIGATOR})
+# Who locks and unlocks data (database freeze before analysis).
+LOCK_ROLES = frozenset({Role.DATA_MANAGER})
+# Who exports the study's data.
+EXPORT_ROLES = frozenset({Role.DATA_MANAGER, Role.STATISTICIAN})
+# Who sees the sponsor's study dashboard (primary endpoints by arm only when unblinded).
+DASHBOARD_ROLES = frozenset(
+    {Role.DATA_MANAGER, Role.STATISTICIAN, Role.SPONSOR_ADMIN, Role.MONITOR}
+)

@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    # A write refused by a data lock's trigger becomes a clear page; nothing was saved.
+    "patients.locking.LockedDataMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -120,6 +122,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "studies.tasks.send_scheduled_reports",
         "schedule": crontab(minute=15),
     },
+    # Daily: one digest email per recipient of the day's query activity.
+    "query-digests": {
+        "task": "patients.query_tasks.send_query_digests",
+        "schedule": crontab(hour=6, minute=30),
+    },
 }
 
 # Authentication
@@ -180,6 +187,11 @@ TIME_ZONE = env_str("TIME_ZONE", "Europe/Paris")
 USE_I18N = True
 USE_TZ = True
 CELERY_TIMEZONE = TIME_ZONE
+
+# Finished data exports (studies/exports/): written by Celery workers, downloaded through the web
+# process. In production this must be storage shared by the web and worker machines (a network
+# file system mounted at the same path), kept out of STATIC_ROOT and backed up like the database.
+EXPORT_DIR = Path(env_str("EXPORT_DIR", str(BASE_DIR / "var" / "exports")))
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

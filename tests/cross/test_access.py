@@ -28,10 +28,12 @@ from patients.models import (
     SaeReport,
     SafetyRules,
 )
+from patients.models_dm import DataLock, DataQuery
 from patients.models_visits import PlannedVisit
 from studies.models import (
     Arm,
     EligibilityCriterion,
+    ExportJob,
     Membership,
     RandomisationList,
     ReportDelivery,
@@ -69,6 +71,9 @@ OWN_ID_KWARGS = {
     "lab_pk": "lab",
     "visit_pk": "visit",
     "job_pk": "job",
+    "export_pk": "export",
+    "lock_pk": "lock",
+    "query_pk": "query",
 }
 # Kwargs of the admin that are not object ids.
 ADMIN_NON_OBJECT_KWARGS = {"app_label", "url"}
@@ -201,7 +206,35 @@ def targets_at(study, study_site, patient) -> dict[str, object]:
         job = ReportJob.objects.create(
             requested_by=owner, study=study, study_site=study_site, state="done", pdf=b"%PDF-"
         )
+    export = ExportJob.objects.filter(study=study).first()
+    if export is None:
+        export = ExportJob.objects.create(requested_by=owner, study=study, format="csv")
+    # A released lock: its URL can be walked without freezing the patient's data.
+    lock = DataLock.objects.filter(patient=patient).first()
+    if lock is None:
+        lock = DataLock.objects.create(
+            study=study,
+            level="patient",
+            patient=patient,
+            reason="walk",
+            locked_by=owner,
+            locked_at=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+            released_at=datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC),
+            released_by=owner,
+            release_reason="walk",
+        )
+    query = DataQuery.objects.filter(patient=patient).first()
+    if query is None:
+        query = DataQuery.objects.create(
+            patient=patient,
+            form_kind="lab",
+            object_id=lab.pk,
+            opened_at=datetime.datetime(2026, 1, 3, tzinfo=datetime.UTC),
+        )
     return {
+        "export": export,
+        "lock": lock,
+        "query": query,
         "visit": visit,
         "job": job,
         "study": study,
@@ -260,6 +293,9 @@ def _trial_objects(targets) -> dict:
         ReportSchedule: ReportSchedule.objects.filter(study=study).first(),
         ReportDelivery: ReportDelivery.objects.filter(schedule__study=study).first(),
         ReportJob: targets["job"],
+        ExportJob: targets["export"],
+        DataLock: targets["lock"],
+        DataQuery: targets["query"],
     }
 
 

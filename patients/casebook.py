@@ -1,0 +1,631 @@
+"""A patient's casebook: every case report form instance, its status and a hash of its content.
+
+One SQL query lists the forms of any number of patients, each with the MD5 of its content (the
+root row and its child rows as ``jsonb``, whose text form is canonical) and whether it is complete.
+Because the hash is computed from what is in the database now, a verification or a signature
+that stored an older hash shows as "changed since" whatever path changed the data: our forms,
+the admin, ``QuerySet.update()`` or raw SQL.
+
+Status of a form, highest first: locked, signed, verified (source data verified), complete,
+in progress; a form the protocol expects but nobody has entered is "not started".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.db import connection
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from patients.models_dm import FormKind
+
+#: The model holding each kind of form's root row (queries name fields of it).
+FORM_MODELS: dict[str, str] = {
+    FormKind.ELIGIBILITY: "patients.EligibilityFacts",
+    FormKind.CONSENT: "patients.Consent",
+    FormKind.BASELINE: "lesions.ImagingAssessment",
+    FormKind.ASSESSMENT: "lesions.ImagingAssessment",
+    FormKind.COURSE: "treatments.RadiotherapyCourse",
+    FormKind.LINE: "treatments.SystemicLine",
+    FormKind.DRUG: "treatments.DrugCycle",
+    FormKind.AE: "patients.AdverseEvent",
+    FormKind.LAB: "patients.LabResult",
+    FormKind.OFF_STUDY: "patients.Patient",
+}
+
+#: Forms whose mere presence can reveal the arm (study drug in one arm only): hidden from
+#: users who may not see the allocation (``studies.blinding.sees_allocation``).
+ARM_REVEALING_KINDS = frozenset({FormKind.DRUG})
+
+
+def form_url(kind: str, patient_pk: int, object_id: int | None) -> str:
+    """The page where the form is entered (or read)."""
+    by_object = {
+        FormKind.ASSESSMENT: ("scan_edit", "scan_pk"),
+        FormKind.COURSE: ("course_edit", "course_pk"),
+        FormKind.LINE: ("line_edit", "line_pk"),
+        FormKind.DRUG: ("cycle_edit", "cycle_pk"),
+        FormKind.AE: ("ae_edit", "ae_pk"),
+        FormKind.LAB: ("lab_edit", "lab_pk"),
+    }
+    by_patient = {
+        FormKind.ELIGIBILITY: "patient_facts",
+        FormKind.CONSENT: "patient_consent",
+        FormKind.BASELINE: "baseline_edit",
+        FormKind.OFF_STUDY: "patient_status",
+    }
+    if kind in by_object and object_id is not None:
+        name, kwarg = by_object[kind]
+        return reverse(name, kwargs={"patient_pk": patient_pk, kwarg: object_id})
+    if kind in by_patient:
+        return reverse(by_patient[kind], kwargs={"patient_pk": patient_pk})
+    return reverse("casebook", kwargs={"patient_pk": patient_pk})
+
+
+def form_label(kind: str) -> str:
+    return str(FormKind(kind).label)
+
+
+# --- The forms of some patients, in one query -------------------------------------------------
+
+_AGG = "(SELECT coalesce(jsonb_agg(to_jsonb(c){minus} ORDER BY c.id), '[]'::jsonb) FROM {table} c WHERE {where})"
+
+
+def _children(table: str, where: str, minus: str = "") -> str:
+    return _AGG.format(table=table, where=where, minus=minus)
+
+
+# Each SELECT yields (kind, patient_id, object_id, on_date, content, complete) for the patients
+# in %(ids)s.  ``content`` is the jsonb whose MD5 is the form's hash: the root row and its
+# children, minus bookkeeping columns that change without anyone changing the data.
+_FORM_SELECTS: dict[str, str] = {
+    FormKind.ELIGIBILITY: f"""
+        SELECT 'eligibility', f.patient_id, f.id, p.screened_on,
+            jsonb_build_array(to_jsonb(f),
+                {_children("patients_screeninglesion", "c.patient_id = f.patient_id")},
+                {_children("patients_screeninglab", "c.patient_id = f.patient_id")},
+                {
+        _children(
+            "patients_eligibilityanswer",
+            "c.patient_id = f.patient_id",
+            " - 'answered_at' - 'computed_detail'",
+        )
+    }),
+            (SELECT count(*) FROM patients_eligibilityanswer a WHERE a.patient_id = f.patient_id)
+              >= (SELECT count(*) FROM studies_eligibilitycriterion ec
+                  WHERE ec.study_id = ss.study_id)
+        FROM patients_eligibilityfacts f
+        JOIN patients_patient p ON p.id = f.patient_id
+        JOIN studies_studysite ss ON ss.id = p.study_site_id
+        WHERE f.patient_id = ANY(%(ids)s)""",
+    FormKind.CONSENT: """
+        SELECT 'consent', t.patient_id, t.id, t.consented_on, to_jsonb(t), true
+        FROM patients_consent t WHERE t.patient_id = ANY(%(ids)s)""",
+    FormKind.BASELINE: f"""
+        SELECT 'baseline', t.patient_id, t.id, t.scan_date,
+            jsonb_build_array(to_jsonb(t),
+                {_children("lesions_lesion", "c.patient_id = t.patient_id AND c.category <> 'new'")},
+                {_children("lesions_measurement", "c.assessment_id = t.id")}),
+            NOT EXISTS (SELECT 1 FROM lesions_lesion l WHERE l.patient_id = t.patient_id
+                AND l.category = 'target' AND NOT EXISTS (SELECT 1 FROM lesions_measurement m
+                                WHERE m.assessment_id = t.id AND m.lesion_id = l.id))
+        FROM lesions_imagingassessment t
+        WHERE t.is_baseline AND t.patient_id = ANY(%(ids)s)""",
+    FormKind.ASSESSMENT: f"""
+        SELECT 'assessment', t.patient_id, t.id, t.scan_date,
+            jsonb_build_array(to_jsonb(t),
+                {_children("lesions_measurement", "c.assessment_id = t.id")}),
+            EXISTS (SELECT 1 FROM lesions_measurement m WHERE m.assessment_id = t.id)
+        FROM lesions_imagingassessment t
+        WHERE NOT t.is_baseline AND t.patient_id = ANY(%(ids)s)""",
+    FormKind.COURSE: f"""
+        SELECT 'course', t.patient_id, t.id, t.planned_start,
+            jsonb_build_array(to_jsonb(t),
+                {_children("treatments_prescription", "c.course_id = t.id")},
+                {_children("treatments_fraction", "c.course_id = t.id")}),
+            (SELECT count(*) FROM treatments_fraction fr WHERE fr.course_id = t.id)
+              >= coalesce((SELECT max(pr.fractions) FROM treatments_prescription pr
+                           WHERE pr.course_id = t.id), 1)
+        FROM treatments_radiotherapycourse t WHERE t.patient_id = ANY(%(ids)s)""",
+    FormKind.LINE: f"""
+        SELECT 'line', t.patient_id, t.id, t.start,
+            jsonb_build_array(to_jsonb(t),
+                {_children("treatments_lineagent", "c.line_id = t.id")}),
+            EXISTS (SELECT 1 FROM treatments_lineagent la WHERE la.line_id = t.id)
+              AND (t."end" IS NULL OR t.stop_reason <> '')
+        FROM treatments_systemicline t WHERE t.patient_id = ANY(%(ids)s)""",
+    FormKind.DRUG: """
+        SELECT 'drug', t.patient_id, t.id, coalesce(t.given_on, t.planned_on), to_jsonb(t),
+            t.given_on IS NOT NULL OR t.status = 'omitted'
+        FROM treatments_drugcycle t WHERE t.patient_id = ANY(%(ids)s)""",
+    FormKind.AE: f"""
+        SELECT 'ae', t.patient_id, t.id, t.onset_on,
+            jsonb_build_array(to_jsonb(t) - 'created_at',
+                {_children("patients_saereport", "c.adverse_event_id = t.id", " - 'created_at'")}),
+            t.outcome <> ''
+        FROM patients_adverseevent t WHERE t.patient_id = ANY(%(ids)s)""",
+    FormKind.LAB: """
+        SELECT 'lab', t.patient_id, t.id, t.sampled_on, to_jsonb(t), true
+        FROM patients_labresult t WHERE t.patient_id = ANY(%(ids)s)""",
+    FormKind.OFF_STUDY: """
+        SELECT 'off_study', t.id, t.id, t.status_changed_on,
+            jsonb_build_object('status', t.status, 'on', t.status_changed_on,
+                               'reason', t.off_study_reason), true
+        FROM patients_patient t WHERE t.status = 'off_study' AND t.id = ANY(%(ids)s)""",
+}
+
+FORMS_SQL = (
+    "SELECT kind, patient_id, object_id, on_date, md5(content::text), complete FROM ("
+    + "\nUNION ALL\n".join(f"({sql})" for sql in _FORM_SELECTS.values())
+    + ") AS forms(kind, patient_id, object_id, on_date, content, complete)"
+    + " ORDER BY patient_id, on_date NULLS FIRST, kind, object_id"
+)
+
+
+@dataclass(frozen=True)
+class FormRow:
+    kind: str
+    patient_id: int
+    object_id: int
+    on_date: date | None
+    hash: str
+    complete: bool
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.kind, self.object_id)
+
+
+def form_rows(patient_ids: Iterable[int]) -> list[FormRow]:
+    """Every form of these patients with its content hash, in one query."""
+    ids = list(patient_ids)
+    if not ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(FORMS_SQL, {"ids": ids})
+        return [FormRow(*row) for row in cursor.fetchall()]
+
+
+def current_hashes(patient_id: int) -> dict[tuple[str, int], str]:
+    return {row.key: row.hash for row in form_rows([patient_id])}
+
+
+def signature_hash(forms: list[list]) -> str:
+    """SHA-256 of the signed list of [kind, id, hash], in a canonical order."""
+    canonical = json.dumps(sorted([str(k), int(i), str(h)] for k, i, h in forms))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --- Status ---------------------------------------------------------------------------------
+
+NOT_STARTED, IN_PROGRESS, COMPLETE, VERIFIED, SIGNED, LOCKED = (
+    "not_started",
+    "in_progress",
+    "complete",
+    "verified",
+    "signed",
+    "locked",
+)
+STATUS_LABELS = {
+    NOT_STARTED: _("Not started"),
+    IN_PROGRESS: _("In progress"),
+    COMPLETE: _("Complete"),
+    VERIFIED: _("Verified"),
+    SIGNED: _("Signed"),
+    LOCKED: _("Locked"),
+}
+#: Bootstrap colour of each status in the matrix.
+STATUS_COLOURS = {
+    NOT_STARTED: "light text-dark border",
+    IN_PROGRESS: "warning text-dark",
+    COMPLETE: "info text-dark",
+    VERIFIED: "success",
+    SIGNED: "primary",
+    LOCKED: "dark",
+}
+
+#: Visit kinds recorded by a form of ours (others are shown by their visit state only).
+VISIT_FORM_KIND = {"imaging": FormKind.ASSESSMENT, "labs": FormKind.LAB}
+
+
+@dataclass(frozen=True)
+class FormStatus:
+    row: FormRow
+    verified: bool = False
+    changed_since_verification: bool = False
+    signed: bool = False
+    needs_resigning: bool = False
+    locked: bool = False
+    open_queries: int = 0
+
+    @property
+    def status(self) -> str:
+        if self.locked:
+            return LOCKED
+        if self.signed:
+            return SIGNED
+        if self.verified:
+            return VERIFIED
+        return COMPLETE if self.row.complete else IN_PROGRESS
+
+    @property
+    def label(self) -> str:
+        return str(STATUS_LABELS[self.status])
+
+    @property
+    def colour(self) -> str:
+        return STATUS_COLOURS[self.status]
+
+    @property
+    def kind_label(self) -> str:
+        return form_label(self.row.kind)
+
+    @property
+    def token(self) -> str:
+        return f"{self.row.kind}:{self.row.object_id}"
+
+    @property
+    def url(self) -> str:
+        return form_url(self.row.kind, self.row.patient_id, self.row.object_id)
+
+
+@dataclass(frozen=True)
+class SignatureState:
+    signature: object  # patients.Signature
+    valid: bool
+    changed: tuple[str, ...]  # "kind:id" of forms changed or deleted since signing
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    label: str
+    window: tuple[date, date] | None
+    visit_status: str
+    cells: dict[str, list]  # form kind -> [FormStatus | NOT_STARTED]
+
+
+@dataclass
+class Casebook:
+    patient: object
+    forms: list[FormStatus]
+    signatures: list[SignatureState]
+    lock: object | None  # the DataLock covering the whole patient, if any
+    form_locks: list = field(default_factory=list)
+    matrix: list[MatrixRow] = field(default_factory=list)
+    kinds: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def valid_signature(self) -> SignatureState | None:
+        return next((s for s in self.signatures if s.valid), None)
+
+    @property
+    def needs_resigning(self) -> bool:
+        """Signed once, but no signature still matches the data."""
+        return bool(self.signatures) and self.valid_signature is None
+
+    def counts(self) -> dict[str, int]:
+        result = dict.fromkeys(STATUS_LABELS, 0)
+        for form in self.forms:
+            result[form.status] += 1
+        return result
+
+
+def signature_states(signatures, hashes: dict[tuple[str, int], str]) -> list[SignatureState]:
+    """Each signature with whether every form it covers still has the signed content."""
+    states = []
+    for signature in signatures:
+        changed = tuple(
+            f"{kind}:{object_id}"
+            for kind, object_id, digest in signature.forms
+            if hashes.get((kind, int(object_id))) != digest
+        )
+        intact = signature_hash(signature.forms) == signature.content_hash
+        states.append(SignatureState(signature, valid=intact and not changed, changed=changed))
+    return states
+
+
+def build(patient, *, user, today: date | None = None) -> Casebook:
+    """The patient's casebook as ``user`` may see it, in a fixed number of queries."""
+    from django.utils import timezone
+
+    from patients import locking
+    from patients.models_dm import DataLock, DataQuery, Signature, SourceVerification
+    from studies.blinding import sees_allocation
+
+    today = today or timezone.localdate()
+    study = patient.study_site.study
+    rows = form_rows([patient.pk])
+    if not sees_allocation(user, study, patient.study_site_id, patient_id=patient.pk):
+        rows = [r for r in rows if r.kind not in ARM_REVEALING_KINDS]
+    hashes = {r.key: r.hash for r in rows}
+    verified = {
+        (v.form_kind, v.object_id): v.content_hash
+        for v in SourceVerification.objects.filter(patient=patient)
+    }
+    signatures = signature_states(
+        Signature.objects.filter(patient=patient).order_by("-signed_at"), hashes
+    )
+    signed_valid = {(k, int(i)) for s in signatures if s.valid for k, i, _h in s.signature.forms}
+    signed_ever = {(k, int(i)) for s in signatures for k, i, _h in s.signature.forms}
+    locks = list(
+        DataLock.objects.filter(locking.patient_lock_q(patient) | Q_form_locks(patient)).order_by(
+            "locked_at"
+        )
+    )
+    whole = next((lk for lk in locks if lk.level != DataLock.Level.FORM), None)
+    form_locked = {(lk.form_kind, lk.object_id) for lk in locks if lk.level == DataLock.Level.FORM}
+    open_queries: dict[tuple[str, int], int] = defaultdict(int)
+    for kind, object_id in (
+        DataQuery.objects.filter(patient=patient)
+        .exclude(status=DataQuery.Status.CLOSED)
+        .values_list("form_kind", "object_id")
+    ):
+        open_queries[(kind, object_id)] += 1
+    forms = [
+        FormStatus(
+            row=r,
+            verified=verified.get(r.key) == r.hash,
+            changed_since_verification=r.key in verified and verified[r.key] != r.hash,
+            signed=r.key in signed_valid,
+            needs_resigning=r.key in signed_ever and r.key not in signed_valid,
+            locked=whole is not None or r.key in form_locked,
+            open_queries=open_queries.get(r.key, 0),
+        )
+        for r in rows
+    ]
+    book = Casebook(
+        patient=patient,
+        forms=forms,
+        signatures=signatures,
+        lock=whole,
+        form_locks=[lk for lk in locks if lk.level == DataLock.Level.FORM],
+    )
+    _fill_matrix(book, today)
+    return book
+
+
+def Q_form_locks(patient):  # noqa: N802 - reads as the Q it returns
+    from django.db.models import Q
+
+    return Q(released_at__isnull=True, level="form", patient_id=patient.pk)
+
+
+_SCREENING_KINDS = (FormKind.ELIGIBILITY, FormKind.CONSENT, FormKind.BASELINE)
+_VISIT_KINDS = (FormKind.ASSESSMENT, FormKind.LAB)
+_EVENT_KINDS = (FormKind.COURSE, FormKind.LINE, FormKind.DRUG, FormKind.AE, FormKind.OFF_STUDY)
+
+
+def expected_screening_forms(patient) -> list[str]:
+    """Forms every patient at this stage must have: eligibility once screened; consent and the
+    baseline lesions once enrolled."""
+    expected = [FormKind.ELIGIBILITY]
+    if patient.enrolled_on is not None:
+        expected += [FormKind.CONSENT, FormKind.BASELINE]
+    return expected
+
+
+def _fill_matrix(book: Casebook, today: date) -> None:
+    """Rows: screening and baseline, each planned visit, then treatment and safety forms (not
+    bound to a visit) and unscheduled visits; columns: the kinds of form."""
+    from patients import schedule
+    from patients.models_visits import PlannedVisit
+
+    by_kind: dict[str, list[FormStatus]] = defaultdict(list)
+    for form in book.forms:
+        by_kind[form.row.kind].append(form)
+    present = {form.row.kind for form in book.forms}
+    book.kinds = [
+        (kind, form_label(kind))
+        for kind in FormKind.values
+        if kind in present or kind not in (FormKind.DRUG, FormKind.OFF_STUDY)
+    ]
+    screening = {kind: list(by_kind.get(kind, [])) for kind in _SCREENING_KINDS}
+    for kind in expected_screening_forms(book.patient):
+        if not screening[kind]:
+            screening[kind] = [NOT_STARTED]
+    book.matrix.append(MatrixRow(str(_("Screening and baseline")), None, "", screening))
+
+    visits = PlannedVisit.objects.filter(patient=book.patient).select_related("definition")
+    placed: set[tuple[str, int]] = set()
+    scans = {f"scan:{f.row.object_id}": f for f in by_kind.get(FormKind.ASSESSMENT, [])}
+    for visit in visits.order_by("due_on", "definition__name"):
+        state = schedule.status(visit.state, visit.window_start, visit.window_end, today)
+        expected_kind = VISIT_FORM_KIND.get(visit.definition.kind)
+        cells: dict[str, list] = {}
+        if visit.done_form in scans:
+            cells[FormKind.ASSESSMENT] = [scans[visit.done_form]]
+            placed.add(scans[visit.done_form].row.key)
+        elif expected_kind is not None:
+            found = [
+                f
+                for f in by_kind.get(expected_kind, [])
+                if f.row.key not in placed
+                and f.row.on_date is not None
+                and visit.window_start <= f.row.on_date <= visit.window_end
+            ]
+            placed.update(f.row.key for f in found)
+            if found:
+                cells[expected_kind] = found
+            elif state in (schedule.DUE, schedule.OVERDUE):
+                cells[expected_kind] = [NOT_STARTED]
+        window = (visit.window_start, visit.window_end)
+        label = f"{visit.definition.name} #{visit.occurrence}"
+        book.matrix.append(MatrixRow(label, window, state, cells))
+
+    events = {kind: by_kind[kind] for kind in _EVENT_KINDS if by_kind.get(kind)}
+    if events:
+        book.matrix.append(MatrixRow(str(_("Treatment and safety")), None, "", events))
+    unscheduled = {
+        kind: [f for f in by_kind.get(kind, []) if f.row.key not in placed] for kind in _VISIT_KINDS
+    }
+    unscheduled = {kind: forms for kind, forms in unscheduled.items() if forms}
+    if unscheduled:
+        book.matrix.append(MatrixRow(str(_("Unscheduled")), None, "", unscheduled))
+
+
+# --- Sites and studies ----------------------------------------------------------------------
+
+MISSING, LATE, INCOMPLETE, CHANGED = "missing", "late", "incomplete", "changed"
+ISSUE_LABELS = {
+    MISSING: _("Missing"),
+    LATE: _("Late (visit window closed)"),
+    INCOMPLETE: _("In progress"),
+    CHANGED: _("Changed since verification or signature"),
+}
+
+
+@dataclass(frozen=True)
+class Completeness:
+    expected: int = 0
+    missing: int = 0
+    in_progress: int = 0
+    complete: int = 0
+    verified: int = 0
+    signed: int = 0
+
+
+@dataclass(frozen=True)
+class FormIssue:
+    patient_id: int
+    subject: str
+    kind: str
+    object_id: int | None
+    issue: str
+    on_date: date | None
+    detail: str = ""
+
+    @property
+    def kind_label(self) -> str:
+        return form_label(self.kind)
+
+    @property
+    def issue_label(self) -> str:
+        return str(ISSUE_LABELS[self.issue])
+
+    @property
+    def url(self) -> str:
+        return form_url(self.kind, self.patient_id, self.object_id)
+
+
+@dataclass
+class _Portfolio:
+    patients: list
+    rows: list[FormRow]
+    verified: dict[tuple[str, int], str]
+    signed: dict[tuple[str, int], bool]  # form -> covered by a still-valid signature
+    late_visits: list  # (patient_id, form kind, visit label, window_end)
+
+
+def _portfolio(patients, today: date, *, hide_kinds=frozenset()) -> _Portfolio:
+    from patients.models_dm import Signature, SourceVerification
+    from patients.models_visits import PlannedVisit
+
+    patients = list(patients)
+    ids = [p.pk for p in patients]
+    rows = [r for r in form_rows(ids) if r.kind not in hide_kinds]
+    hashes = {r.key: r.hash for r in rows}
+    verified = {
+        (kind, object_id): digest
+        for kind, object_id, digest in SourceVerification.objects.filter(
+            patient_id__in=ids
+        ).values_list("form_kind", "object_id", "content_hash")
+    }
+    signed: dict[tuple[str, int], bool] = {}
+    for state in signature_states(Signature.objects.filter(patient_id__in=ids), hashes):
+        for kind, object_id, _digest in state.signature.forms:
+            key = (kind, int(object_id))
+            signed[key] = signed.get(key, False) or state.valid
+    late = []
+    overdue = PlannedVisit.objects.filter(
+        patient_id__in=ids,
+        state=PlannedVisit.State.PLANNED,
+        window_end__lt=today,
+        definition__kind__in=list(VISIT_FORM_KIND),
+    ).values_list("patient_id", "definition__kind", "definition__name", "occurrence", "window_end")
+    for patient_id, visit_kind, name, occurrence, window_end in overdue:
+        late.append((patient_id, VISIT_FORM_KIND[visit_kind], f"{name} #{occurrence}", window_end))
+    return _Portfolio(patients, rows, verified, signed, late)
+
+
+def _issues(p: _Portfolio) -> list[FormIssue]:
+    subjects = {pt.pk: pt.subject_id or pt.screening_number for pt in p.patients}
+    present: dict[int, set[str]] = defaultdict(set)
+    issues: list[FormIssue] = []
+    for r in p.rows:
+        present[r.patient_id].add(r.kind)
+        if not r.complete:
+            issues.append(
+                FormIssue(
+                    r.patient_id, subjects[r.patient_id], r.kind, r.object_id, INCOMPLETE, r.on_date
+                )
+            )
+        elif (r.key in p.verified and p.verified[r.key] != r.hash) or p.signed.get(r.key) is False:
+            issues.append(
+                FormIssue(
+                    r.patient_id, subjects[r.patient_id], r.kind, r.object_id, CHANGED, r.on_date
+                )
+            )
+    for pt in p.patients:
+        for kind in expected_screening_forms(pt):
+            if kind not in present[pt.pk]:
+                issues.append(FormIssue(pt.pk, subjects[pt.pk], kind, None, MISSING, None))
+    for patient_id, kind, label, window_end in p.late_visits:
+        issues.append(
+            FormIssue(patient_id, subjects[patient_id], kind, None, LATE, window_end, label)
+        )
+    issues.sort(key=lambda i: (i.subject, i.on_date or date.min, i.kind))
+    return issues
+
+
+def site_worklist(study_site, *, user, today: date | None = None) -> list[FormIssue]:
+    """Missing, late, unfinished and changed forms of a site's patients (fixed query count)."""
+    from django.utils import timezone
+
+    from patients.models import Patient
+    from studies.blinding import sees_allocation
+
+    today = today or timezone.localdate()
+    hide = (
+        frozenset()
+        if sees_allocation(user, study_site.study, study_site.pk)
+        else ARM_REVEALING_KINDS
+    )
+    patients = Patient.objects.filter(study_site=study_site).exclude(
+        status=Patient.Status.SCREEN_FAILURE
+    )
+    return _issues(_portfolio(patients, today, hide_kinds=hide))
+
+
+def completeness_by_site(study_id: int, today: date | None = None) -> dict[int, Completeness]:
+    """Per study-site: forms expected, missing, in progress, complete, verified and signed."""
+    from django.utils import timezone
+
+    from patients.models import Patient
+
+    today = today or timezone.localdate()
+    patients = Patient.objects.filter(study_site__study_id=study_id).exclude(
+        status=Patient.Status.SCREEN_FAILURE
+    )
+    p = _portfolio(patients, today, hide_kinds=ARM_REVEALING_KINDS)
+    site_of = {pt.pk: pt.study_site_id for pt in p.patients}
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in p.rows:
+        c = counts[site_of[r.patient_id]]
+        c["expected"] += 1
+        if not r.complete:
+            c["in_progress"] += 1
+            continue
+        c["complete"] += 1
+        c["verified"] += p.verified.get(r.key) == r.hash
+        c["signed"] += p.signed.get(r.key) is True
+    for issue in _issues(p):
+        if issue.issue in (MISSING, LATE):
+            counts[site_of[issue.patient_id]]["expected"] += 1
+            counts[site_of[issue.patient_id]]["missing"] += 1
+    return {site: Completeness(**values) for site, values in counts.items()}
