@@ -214,4 +214,4 @@ class RandomisationListAdmin(ScopedAdmin):
 
 for _model in (Study, Arm, StudySite, Membership):
     admin.site.register(event_model_for(_model), AuditEventAdmin)
-from studies import admin_reports, admin_visits  # noqa: E402,F401 - admin pages in their own modules
+from studies import admin_exports, admin_reports, admin_visits  # noqa: E402,F401 - admin pages

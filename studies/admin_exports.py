@@ -1,0 +1,61 @@
+"""The export log in the sponsor's panel: every data export asked for (who, what, when, blinded
+or not, its outcome). Read-only: jobs are created by the export page and updated by the task."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+
+from studies.access import scope_for
+from studies.models import ExportJob
+from studies.roles import STAFF_ROLES
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "study",
+        "requested_by",
+        "format",
+        "blinded",
+        "include_audit",
+        "state",
+        "rows",
+        "finished_at",
+        "short_error",
+    ]
+    list_filter = ["format", "state", "blinded"]
+    search_fields = ["requested_by__username", "study__code"]
+    list_select_related = ["study", "requested_by"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in ExportJob._meta.fields]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("study", "requested_by")
+        scope = scope_for(request.user)
+        return qs if scope.superuser else qs.filter(study_id__in=scope.study_ids)
+
+    @admin.display(description=_("error"))
+    def short_error(self, obj) -> str:
+        return obj.error[:80]
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return scope_for(request.user).has_role_anywhere(STAFF_ROLES)
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Outside the user's scope looks exactly like not existing: 404, never a hint.
+        raise Http404

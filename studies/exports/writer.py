@@ -1,0 +1,83 @@
+"""Writing an export file safely, and reporting progress while it is written.
+
+The file is written as ``<name>.part`` and renamed to its final name (``os.replace``, atomic on
+one file system) only once it is complete and flushed to disk: a reader never finds a final name
+holding half an export. A failed export removes its part file; a crash (the process killed)
+leaves it behind, and the retry deletes it before starting again from scratch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+PART_SUFFIX = ".part"
+#: The progress of a running export is reported at most this often (seconds).
+REPORT_EVERY_SECONDS = 1.0
+
+
+def part_path(final: Path) -> Path:
+    return final.with_name(final.name + PART_SUFFIX)
+
+
+@contextmanager
+def atomic_file(final: Path) -> Iterator[BinaryIO]:
+    """A binary file that appears under ``final`` only if the block completes."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    part = part_path(final)
+    part.unlink(missing_ok=True)  # left by a crashed attempt: start from scratch
+    final.unlink(missing_ok=True)
+    try:
+        with part.open("wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+    except Exception:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, final)
+
+
+class Progress:
+    """Counts written rows and reports a percentage now and then (not on every row)."""
+
+    def __init__(self, total: int, report: Callable[[int, int], None] | None) -> None:
+        self.total = max(total, 1)
+        self.rows = 0
+        self._report = report
+        self._every = REPORT_EVERY_SECONDS
+        self._last = time.monotonic()
+
+    def add(self, n: int = 1) -> None:
+        self.rows += n
+        now = time.monotonic()
+        if self._report is not None and now - self._last >= self._every:
+            self._last = now
+            self._report(self.percent, self.rows)
+
+    @property
+    def percent(self) -> int:
+        return min(99, self.rows * 100 // self.total)
+
+
+@contextmanager
+def zip_csv(zf: zipfile.ZipFile, name: str) -> Iterator[csv.writer]:
+    """A CSV writer streaming into one member of a zip file (nothing held in memory)."""
+    with zf.open(name, "w", force_zip64=True) as member:
+        text = io.TextIOWrapper(member, encoding="utf-8", newline="")
+        try:
+            yield csv.writer(text, lineterminator="\r\n")
+        finally:
+            text.flush()
+            text.detach()
+
+
+def open_zip(out: BinaryIO) -> zipfile.ZipFile:
+    return zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
