@@ -1,6 +1,6 @@
 from django.urls import path
 
-from studies import account_views, views, views_reports
+from studies import account_views, views, views_dashboard, views_exports, views_reports
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -36,4 +36,12 @@ urlpatterns = [
     ),
     path("account/two-factor/setup/", account_views.two_factor_setup, name="two_factor_setup"),
     path("account/two-factor/verify/", account_views.two_factor_verify, name="two_factor_verify"),
+    path("studies/<int:study_pk>/exports/", views_exports.study_exports, name="study_exports"),
+    path("exports/<int:export_pk>/", views_exports.export_status, name="export_status"),
+    path(
+        "exports/<int:export_pk>/download/", views_exports.export_download, name="export_download"
+    ),
+    path(
+        "studies/<int:study_pk>/dashboard/", views_dashboard.study_dashboard, name="study_dashboard"
+    ),
 ]

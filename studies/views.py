@@ -84,6 +84,7 @@ def study_detail(request: HttpRequest, study_pk: int) -> HttpResponse:
             "can_see_randomisation": scope.has_role(RANDOMISATION_VIEWER_ROLES, study.pk),
             "consort": _consort(request.user, study),
             "can_download_report": may_read_study_report(request.user, study.pk),
+            **_data_management_links(request.user, study.pk),
             "can_see_lymphopenia": "lymphopenia" in study.primary_endpoint.lower()
             and may_read_lymphopenia(request.user, study),
         },
@@ -257,3 +258,14 @@ def _consort(user, study: Study) -> dict:
             .order_by("part", "arm__name")
         )
     return {**counts, "per_arm": per_arm}
+
+
+def _data_management_links(user, study_id: int) -> dict[str, bool]:
+    from studies.roles import DASHBOARD_ROLES, EXPORT_ROLES, LOCK_ROLES, SDV_ROLES
+
+    scope = scope_for(user)
+    return {
+        "can_see_locks": scope.has_role(LOCK_ROLES | SDV_ROLES, study_id),
+        "can_export": scope.has_role(EXPORT_ROLES, study_id),
+        "can_see_dashboard": scope.has_role(DASHBOARD_ROLES, study_id),
+    }
