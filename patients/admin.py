@@ -50,4 +50,4 @@ class PatientAdmin(ScopedAdmin):
         return False
 
 
-from patients import admin_ae, admin_labs  # noqa: E402,F401 - safety admin pages, in their own modules
+from patients import admin_ae, admin_dm, admin_labs  # noqa: E402,F401 - in their own modules

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from patients import casebook as cb
-from patients import dm_services, locking
+from patients import dm_services, locking, query_services
 from patients.models_dm import DataLock, FormKind, Signature
 from studies.access import require, scope_for
 from studies.lookups import get_patient_for_user, get_study_for_user, get_study_site_for_user
@@ -57,6 +57,8 @@ def _roles(user, patient) -> dict[str, bool]:
         "can_verify": scope.has_role(SDV_ROLES, ss.study_id, ss.pk),
         "can_sign": scope.has_role(SIGNER_ROLES, ss.study_id, ss.pk),
         "can_lock": scope.has_role(LOCK_ROLES, ss.study_id, ss.pk),
+        "can_raise_query": query_services.can_manage(user, patient),
+        "can_read_queries": query_services.can_read(user, patient),
     }
 
 

@@ -28,7 +28,7 @@ from patients.models import (
     SaeReport,
     SafetyRules,
 )
-from patients.models_dm import DataLock, DataQuery
+from patients.models_dm import DataLock, DataQuery, Signature, SourceVerification
 from patients.models_visits import PlannedVisit
 from studies.models import (
     Arm,
@@ -206,6 +206,26 @@ def targets_at(study, study_site, patient) -> dict[str, object]:
         job = ReportJob.objects.create(
             requested_by=owner, study=study, study_site=study_site, state="done", pdf=b"%PDF-"
         )
+    dm = _data_management_targets(study, patient, lab, owner)
+    return {
+        **dm,
+        "visit": visit,
+        "job": job,
+        "study": study,
+        "study_site": study_site,
+        "patient": patient,
+        "ae": ae,
+        "lab": lab,
+        "scan": scan,
+        "course": course,
+        "line": line,
+        "regimen": regimen,
+        "cycle": cycle,
+    }
+
+
+def _data_management_targets(study, patient, lab, owner) -> dict[str, object]:
+    """An export, a released lock, a query, a signature and a verification for ``patient``."""
     export = ExportJob.objects.filter(study=study).first()
     if export is None:
         export = ExportJob.objects.create(requested_by=owner, study=study, format="csv")
@@ -231,22 +251,34 @@ def targets_at(study, study_site, patient) -> dict[str, object]:
             object_id=lab.pk,
             opened_at=datetime.datetime(2026, 1, 3, tzinfo=datetime.UTC),
         )
+    signature = Signature.objects.filter(patient=patient).first()
+    if signature is None:
+        signature = Signature.objects.create(
+            patient=patient,
+            signer=owner,
+            printed_name="Report Owner",
+            signed_at=datetime.datetime(2026, 1, 4, tzinfo=datetime.UTC),
+            meaning="I confirm the data are accurate and complete.",
+            scope="forms",
+            forms=[["lab", lab.pk, "0"]],
+            content_hash="0",
+        )
+    verification, _ = SourceVerification.objects.get_or_create(
+        form_kind="lab",
+        object_id=lab.pk,
+        defaults={
+            "patient": patient,
+            "content_hash": "0",
+            "verified_by": owner,
+            "verified_at": datetime.datetime(2026, 1, 4, tzinfo=datetime.UTC),
+        },
+    )
     return {
+        "signature": signature,
+        "verification": verification,
         "export": export,
         "lock": lock,
         "query": query,
-        "visit": visit,
-        "job": job,
-        "study": study,
-        "study_site": study_site,
-        "patient": patient,
-        "ae": ae,
-        "lab": lab,
-        "scan": scan,
-        "course": course,
-        "line": line,
-        "regimen": regimen,
-        "cycle": cycle,
     }
 
 
@@ -296,6 +328,8 @@ def _trial_objects(targets) -> dict:
         ExportJob: targets["export"],
         DataLock: targets["lock"],
         DataQuery: targets["query"],
+        Signature: targets["signature"],
+        SourceVerification: targets["verification"],
     }
 
 

@@ -96,6 +96,8 @@ def test_the_casebook_page_shows_the_matrix_to_everyone_who_sees_the_patient(dm,
     monitor_html = login(dm.user("carl_monitor")).get(url).content.decode()
     assert 'data-testid="verify-button"' in monitor_html
     assert 'data-testid="sign-link"' not in monitor_html
+    assert "Raise query" in monitor_html
+    assert "Raise query" not in login(dm.user("nina_nurse")).get(url).content.decode()
     assert 'data-testid="sign-link"' in login(dm.user("alice_pi")).get(url).content.decode()
 
 
@@ -341,6 +343,24 @@ def test_the_signature_is_invalidated_by_a_bulk_update_and_by_raw_sql(dm):
     with connection.cursor() as cursor:
         cursor.execute("UPDATE patients_labresult SET unit = 'g/L' WHERE id = %s", [dm.lab2.pk])
     assert not _signature_valid(dm)
+
+
+def test_the_sponsor_lists_signatures_and_locks_read_only_in_the_admin(dm, login):
+    _signed(dm)
+    _lock(dm)
+    admin = login(dm.user("dora_datamanager"))
+    html = admin.get(reverse("admin:patients_signature_changelist")).content.decode()
+    assert dm.patient_a.subject_id in html
+    assert (
+        dm.patient_a.subject_id
+        in admin.get(reverse("admin:patients_datalock_changelist")).content.decode()
+    )
+    signature = Signature.objects.get()
+    response = admin.post(
+        reverse("admin:patients_signature_change", args=[signature.pk]), {"printed_name": "X"}
+    )
+    assert response.status_code == 403
+    assert Signature.objects.get().printed_name == signature.printed_name
 
 
 def test_a_deleted_form_invalidates_the_signature_and_signatures_are_never_edited(dm):
