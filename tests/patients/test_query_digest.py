@@ -135,7 +135,10 @@ def _all_sent() -> bool:
 
 
 def _assert_each_recipient_got_one_email() -> None:
-    delivered = Counter(tuple(m.to) for m in mail.outbox if "Data queries" in m.subject)
+    subjects = ("Data queries", "Requêtes")  # Nina reads French
+    delivered = Counter(
+        tuple(m.to) for m in mail.outbox if any(word in m.subject for word in subjects)
+    )
     assert sorted(delivered) == sorted(
         (EMAIL.format(name),)
         for name in ("alice_pi", "nina_nurse", "bob_pi_site_b", "carl_monitor", "dora_datamanager")
@@ -154,6 +157,7 @@ def test_in_a_real_worker_run_twice_each_digest_arrives_once(steps, celery_worke
     _assert_each_recipient_got_one_email()
     nina = next(m for m in mail.outbox if m.to == [EMAIL.format("nina_nurse")])
     assert "Valeur" in nina.body
+    assert nina.subject.startswith("[OligoCRF] Requêtes")
 
 
 @pytest.mark.django_db(transaction=True)
