@@ -79,15 +79,24 @@ def check_password(request, user, password: str) -> bool:
 
 
 def casebook_sign(
-    *, request, patient, by, password: str, keys: set[tuple[str, int]] | None = None
+    *,
+    request,
+    patient,
+    by,
+    password: str,
+    username: str | None = None,
+    keys: set[tuple[str, int]] | None = None,
 ) -> Signature:
-    """Sign the whole casebook (``keys`` None) or the given forms, by re-entering the password.
+    """Sign the whole casebook (``keys`` None) or the given forms, re-entering both components of
+    the signature, user name and password (21 CFR 11.200: every signing, not only the first).
 
     The signature records the printed name, the UTC time, the meaning, and the hash of every
     signed form (21 CFR 11.50, 11.70); it stays valid only while none of them changes.  The
     password is checked outside the transaction so that a failure stays recorded for the lockout.
     """
     _require(by, SIGNER_ROLES, patient)
+    if username is not None and username.strip() != by.get_username():
+        raise ValidationError({"username": _("This is not your user name.")})
     if not check_password(request, by, password):
         raise ValidationError({"password": _("Wrong password. The signature was not recorded.")})
     return _signature_record(patient=patient, by=by, keys=keys)

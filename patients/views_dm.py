@@ -38,6 +38,13 @@ class ReasonForm(forms.Form):
 
 
 class SignForm(forms.Form):
+    """Both components of the electronic signature, user name and password (21 CFR 11.200)."""
+
+    username = forms.CharField(
+        label=gettext_lazy("Your user name"),
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
+    )
     password = forms.CharField(
         label=gettext_lazy("Your password"),
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
@@ -75,8 +82,7 @@ def casebook(request: HttpRequest, patient_pk: int) -> HttpResponse:
             "book": book,
             "rows": rows,
             "statuses": [
-                (key, label, cb.STATUS_COLOURS[key])
-                for key, label in cb.STATUS_LABELS.items()
+                (key, label, cb.STATUS_COLOURS[key]) for key, label in cb.STATUS_LABELS.items()
             ],
             "reason_form": ReasonForm(),
             **_roles(request.user, patient),
@@ -120,6 +126,7 @@ def sign(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 patient=patient,
                 by=request.user,
                 password=form.cleaned_data["password"],
+                username=form.cleaned_data["username"],
                 keys=keys,
             )
         except ValidationError as error:

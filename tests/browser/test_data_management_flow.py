@@ -104,6 +104,7 @@ def test_a_query_is_raised_answered_with_a_correction_closed_then_the_casebook_s
     expect(page.get_by_test_id("meaning")).to_have_text(
         "I confirm the data are accurate and complete."
     )
+    page.fill("input[name=username]", "ivy_investigator")
     page.fill("input[name=password]", "not my password")
     page.get_by_test_id("sign-button").click()
     expect(page.get_by_text("Wrong password")).to_be_visible()

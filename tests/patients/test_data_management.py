@@ -210,7 +210,12 @@ def test_only_the_monitor_verifies(dm, login):
 def _sign(client, patient, password=PASSWORD, **extra):
     return client.post(
         reverse("casebook_sign", kwargs={"patient_pk": patient.pk}),
-        {"password": password, "scope": "casebook", **extra},
+        {
+            "username": extra.pop("username", "alice_pi"),
+            "password": password,
+            "scope": "casebook",
+            **extra,
+        },
     )
 
 
@@ -255,6 +260,13 @@ def test_a_wrong_password_signs_nothing_and_counts_toward_the_lockout(dm, login,
         reverse("login"), {"username": alice.username, "password": PASSWORD}
     )
     assert login_response.status_code in (403, 429)  # the right password no longer logs in
+
+
+def test_signing_needs_the_signers_own_user_name(dm, login):
+    response = _sign(login(dm.user("alice_pi")), dm.patient_a, username="nina_nurse")
+    assert response.status_code == 200
+    assert "This is not your user name." in response.content.decode()
+    assert not Signature.objects.exists()
 
 
 def test_only_the_sites_principal_investigator_signs(dm, login):
