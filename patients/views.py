@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from patients import services, status
+from patients import query_services, services, status
 from patients.forms import (
     ConsentForm,
     DeclineForm,
@@ -109,6 +109,7 @@ def patient_detail(request: HttpRequest, patient_pk: int) -> HttpResponse:
             "consents": patient.consents.select_related("obtained_by").order_by("consented_on"),
             "checks": services.eligibility_checks(patient) if patient.status == "screening" else [],
             "can_enter": scope.has_role(DATA_ENTRY_ROLES, study_site.study_id, study_site.pk),
+            "can_read_queries": query_services.can_read(request.user, patient),
             "can_read_audit": scope.has_role(
                 AUDIT_READER_ROLES, study_site.study_id, study_site.pk
             ),

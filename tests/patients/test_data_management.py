@@ -101,6 +101,19 @@ def test_the_casebook_page_shows_the_matrix_to_everyone_who_sees_the_patient(dm,
     assert 'data-testid="sign-link"' in login(dm.user("alice_pi")).get(url).content.decode()
 
 
+def test_the_patient_page_links_the_casebook_and_queries_only_to_who_may_read_them(dm, login):
+    url = reverse("patient_detail", kwargs={"patient_pk": dm.patient_a.pk})
+    queries = reverse("patient_queries", kwargs={"patient_pk": dm.patient_a.pk})
+    for name, sees_queries in (
+        ("nina_nurse", True),
+        ("carl_monitor", True),
+        ("tom_statistician", False),
+    ):
+        html = login(dm.user(name)).get(url).content.decode()
+        assert 'data-testid="casebook-link"' in html
+        assert (queries in html) is sees_queries
+
+
 def test_the_casebook_query_count_is_flat_from_2_to_12_forms(
     dm, login, django_assert_max_num_queries
 ):
