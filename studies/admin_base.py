@@ -148,6 +148,29 @@ class ScopedAdmin(admin.ModelAdmin):
         raise Http404
 
 
+class ReadOnlyLogAdmin(admin.ModelAdmin):
+    """A log the application writes (report deliveries, exports): staff read it, nobody edits;
+    subclasses scope ``get_queryset``. Out of scope looks exactly like not existing (404)."""
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return scope_for(request.user).has_role_anywhere(STAFF_ROLES)
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404
+
+
 class AuditEventAdmin(admin.ModelAdmin):
     """Read-only list of audit events; rows can be neither added, changed nor deleted."""
 

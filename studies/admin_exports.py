@@ -4,16 +4,15 @@ or not, its outcome). Read-only: jobs are created by the export page and updated
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
 from studies.access import scope_for
+from studies.admin_base import ReadOnlyLogAdmin
 from studies.models import ExportJob
-from studies.roles import STAFF_ROLES
 
 
 @admin.register(ExportJob)
-class ExportJobAdmin(admin.ModelAdmin):
+class ExportJobAdmin(ReadOnlyLogAdmin):
     list_display = [
         "created_at",
         "study",
@@ -40,22 +39,3 @@ class ExportJobAdmin(admin.ModelAdmin):
     @admin.display(description=_("error"))
     def short_error(self, obj) -> str:
         return obj.error[:80]
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return scope_for(request.user).has_role_anywhere(STAFF_ROLES)
-
-    def has_module_permission(self, request) -> bool:
-        return self.has_view_permission(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
-        # Outside the user's scope looks exactly like not existing: 404, never a hint.
-        raise Http404

@@ -4,13 +4,11 @@ log of every delivery (read-only: who, when, which report, success or error)."""
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
 from studies.access import scope_for
-from studies.admin_base import ScopedAdmin
+from studies.admin_base import ReadOnlyLogAdmin, ScopedAdmin
 from studies.models import ReportDelivery, ReportSchedule
-from studies.roles import STAFF_ROLES
 
 
 def _visible_study_ids(request):
@@ -34,7 +32,7 @@ class ReportScheduleAdmin(ScopedAdmin):
 
 
 @admin.register(ReportDelivery)
-class ReportDeliveryAdmin(admin.ModelAdmin):
+class ReportDeliveryAdmin(ReadOnlyLogAdmin):
     """Every scheduled report sent or attempted; written by the task only."""
 
     list_display = [
@@ -71,22 +69,3 @@ class ReportDeliveryAdmin(admin.ModelAdmin):
     @admin.display(description=_("error"))
     def short_error(self, obj) -> str:
         return obj.last_error[:80]
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return scope_for(request.user).has_role_anywhere(STAFF_ROLES)
-
-    def has_module_permission(self, request) -> bool:
-        return self.has_view_permission(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
-        # Outside the user's scope looks exactly like not existing: 404, never a hint.
-        raise Http404
