@@ -7,12 +7,11 @@ the sponsor lists and filters them, scoped like the patients.
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Q
 
+from patients import locking
 from patients.models import Patient
 from patients.models_dm import DataLock, DataQuery, Signature, SourceVerification
 from studies.admin_base import ScopedAdmin
-from studies.models import StudySite
 
 
 class _ReadOnlyPatientDataAdmin(ScopedAdmin):
@@ -114,13 +113,6 @@ class DataLockAdmin(_ReadOnlyPatientDataAdmin):
     ]
 
     def get_queryset(self, request):
-        """Study-wide locks of the user's studies, site locks of their sites, patient and form
-        locks of patients they see."""
-        user = request.user
-        from studies.models import Study
-
-        return DataLock.objects.filter(
-            Q(level=DataLock.Level.STUDY, study__in=Study.objects.for_user(user))
-            | Q(level=DataLock.Level.SITE, study_site__in=StudySite.objects.for_user(user))
-            | Q(patient__in=Patient.objects.for_user(user))
-        ).select_related("study", "study_site__site", "patient")
+        return locking.locks_for_user(request.user).select_related(
+            "study", "study_site__site", "patient"
+        )

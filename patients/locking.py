@@ -238,6 +238,19 @@ def lock_for(patient, kind: str | None = None, object_id: int | None = None) -> 
     return DataLock.objects.filter(q).order_by("locked_at").first()
 
 
+def locks_for_user(user) -> models.QuerySet[DataLock]:
+    """The locks a user may list: study-wide ones of their studies, site locks of their sites,
+    patient and form locks of patients they see (a site's monitor sees no other site's)."""
+    from patients.models import Patient
+    from studies.models import Study, StudySite
+
+    return DataLock.objects.filter(
+        Q(level=DataLock.Level.STUDY, study__in=Study.objects.for_user(user))
+        | Q(level=DataLock.Level.SITE, study_site__in=StudySite.objects.for_user(user))
+        | Q(patient__in=Patient.objects.for_user(user))
+    )
+
+
 # --- Writing locks ----------------------------------------------------------------------------
 
 

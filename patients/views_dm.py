@@ -233,11 +233,12 @@ def study_locks(request: HttpRequest, study_pk: int) -> HttpResponse:
                 messages.success(request, _("Study locked: no data can change until unlocked."))
                 return redirect("study_locks", study_pk=study.pk)
     locks = (
-        DataLock.objects.filter(study=study)
+        locking.locks_for_user(request.user)
+        .filter(study=study)
         .select_related("study_site__site", "patient", "locked_by", "released_by")
         .order_by("-locked_at")[:200]
     )
-    sites = study.study_sites.select_related("site").order_by("number")
+    sites = study.study_sites.select_related("site").order_by("number") if can_lock else []
     return render(
         request,
         "patients/study_locks.html",

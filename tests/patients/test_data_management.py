@@ -533,3 +533,24 @@ def test_the_study_locks_page_locks_the_study_and_a_site(dm, login):
     assert "Final analysis" in html and "Site closed" in html
     assert login(dm.user("alice_pi")).get(url).status_code == 403
     assert login(dm.user("pete_planner")).get(url).status_code == 404
+
+
+def test_a_site_monitor_lists_no_lock_of_another_sites_patient(dm, login):
+    locking.lock_create(
+        study=dm.s1,
+        level="patient",
+        patient=dm.patient_b,
+        reason="Site B audit",
+        by=dm.user("dora_datamanager"),
+    )
+    _lock(dm)
+    site_monitor = UserFactory(username="mia_site_monitor")
+    MembershipFactory(user=site_monitor, study=dm.s1, study_site=dm.site_a, role=Role.MONITOR)
+    html = login(site_monitor).get(reverse("study_locks", kwargs={"study_pk": dm.s1.pk}))
+    page = html.content.decode()
+    assert "Interim analysis" in page
+    assert "Site B audit" not in page and dm.patient_b.subject_id not in page
+    everything = login(dm.user("dora_datamanager")).get(
+        reverse("study_locks", kwargs={"study_pk": dm.s1.pk})
+    )
+    assert "Site B audit" in everything.content.decode()
