@@ -8,6 +8,7 @@ middle scan updates every later result.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -29,6 +30,8 @@ from lesions.models import (
 from patients.models import Patient
 from patients.visit_services import visits_sync
 from studies.audit import reason_for_change
+
+logger = logging.getLogger(__name__)
 
 IMAGING_STATUSES = {
     Patient.Status.ENROLLED,
@@ -267,16 +270,37 @@ class _Inputs:
     i_follow_ups: list  # irecist.IAssessment (built only for iRECIST arms)
 
 
-def _engine_inputs(patient: Patient, scans: list[ImagingAssessment], with_irecist: bool):
-    """Plain engine data from the patient's lesions and scans (one query for measurements)."""
-    by_scan: dict[int, list[Measurement]] = {}
-    for m in Measurement.objects.filter(assessment__patient=patient).select_related(
-        "lesion", "coalesced_into"
-    ):
-        by_scan.setdefault(m.assessment_id, []).append(m)
+class _M:
+    """A measurement as the engines need it (light: the whole portfolio is read at once)."""
+
+    __slots__ = (
+        "assessment_id",
+        "coalesced_into",
+        "diameter_mm",
+        "fragments_mm",
+        "lesion",
+        "state",
+        "status",
+    )
+
+    def __init__(self, row: tuple, lesions: dict[int, Lesion]) -> None:
+        assessment_id, lesion_id, state, diameter, fragments, coalesced_id, status = row
+        self.assessment_id, self.state, self.status = assessment_id, state, status
+        self.diameter_mm, self.fragments_mm = diameter, fragments
+        self.lesion = lesions[lesion_id]
+        self.coalesced_into = lesions.get(coalesced_id) if coalesced_id else None
+
+
+def _engine_inputs(
+    scans: list[ImagingAssessment],
+    lesions: list[Lesion],
+    by_scan: dict[int, list[_M]],
+    with_irecist: bool,
+):
+    """Plain engine data from one patient's lesions, scans and measurements."""
     baseline = next(s for s in scans if s.is_baseline)
     base_values = {m.lesion.label: m.diameter_mm for m in by_scan.get(baseline.pk, [])}
-    lesions = [le for le in patient.lesions.all() if le.category != Lesion.Category.NEW]
+    lesions = [le for le in lesions if le.category != Lesion.Category.NEW]
     engine_lesions = [
         recist.BaselineLesion(
             lesion_id=le.label,
@@ -299,17 +323,17 @@ def _engine_inputs(patient: Patient, scans: list[ImagingAssessment], with_irecis
     return _Inputs(baseline, engine_lesions, follow_ups, i_follow_ups)
 
 
-def _engine_measurement(m: Measurement) -> recist.Measurement:
+def _engine_measurement(m) -> recist.Measurement:
     return recist.Measurement(
         lesion_id=m.lesion.label,
         state=m.state,
         diameter_mm=m.diameter_mm if m.state == Measurement.State.PRESENT else None,
         fragments=_fragments(m.fragments_mm) if m.state == Measurement.State.SPLIT else (),
-        coalesced_into=m.coalesced_into.label if m.coalesced_into_id else None,
+        coalesced_into=m.coalesced_into.label if m.coalesced_into is not None else None,
     )
 
 
-def _engine_scan(scan: ImagingAssessment, measurements: list[Measurement], non_targets: bool):
+def _engine_scan(scan: ImagingAssessment, measurements: list, non_targets: bool):
     targets = [
         _engine_measurement(m) for m in measurements if m.lesion.category == Lesion.Category.TARGET
     ]
@@ -327,7 +351,7 @@ def _engine_scan(scan: ImagingAssessment, measurements: list[Measurement], non_t
     )
 
 
-def _irecist_scan(scan, assessment: recist.Assessment, measurements: list[Measurement]):
+def _irecist_scan(scan, assessment: recist.Assessment, measurements: list):
     """The iRECIST view of a scan: its new lesions followed apart (Seymour 2017, Table 1)."""
     findings = []
     for m in measurements:
@@ -358,51 +382,162 @@ def uses_irecist(patient: Patient) -> bool:
 
 
 def recompute(patient: Patient) -> recist.Evaluation | None:
-    """Run the engines over the whole history and replace the stored results."""
-    scans = list(patient.assessments.order_by("scan_date"))
-    if not any(s.is_baseline for s in scans):
-        PatientResponse.objects.filter(patient=patient).delete()
-        return None
-    with_irecist = uses_irecist(patient)
-    study = patient.study_site.study
-    try:
-        inputs = _engine_inputs(patient, scans, with_irecist)
-        params = {
-            "treatment_start": patient.enrolled_on or inputs.baseline.scan_date,
-            "confirmation_required": study.response_confirmation_required,
-            "min_sd_days": study.min_sd_days,
-            "baseline_day": inputs.baseline.scan_date,
-        }
-        ievaluation = None
-        if with_irecist:
-            ievaluation = irecist.evaluate(
-                inputs.lesions,
-                inputs.i_follow_ups,
-                **params,
-                new_lesions_block_reset=study.irecist_new_lesions_block_reset,
-            )
-            evaluation = ievaluation.recist
-        else:
-            evaluation = recist.evaluate(inputs.lesions, inputs.follow_ups, **params)
-    except (TypeError, ValueError) as error:
-        raise ValidationError(str(error)) from error
-    _store(patient, scans, evaluation, ievaluation)
-    _store_local_control(patient, inputs.lesions, inputs.follow_ups, inputs.baseline.scan_date)
+    """Run the engines over the whole history, replace the stored results and re-plan visits."""
+    evaluation = recompute_many([patient.pk], strict=True).get(patient.pk)
     visits_sync(patient)
     return evaluation
 
 
-def _store_local_control(patient: Patient, lesions, follow_ups, baseline_day: date) -> None:
-    """In-field (irradiated lesion) versus out-of-field progression, per lesion."""
-    treated = set(
-        patient.lesions.filter(planned_for_sbrt=True)
-        .exclude(category=Lesion.Category.NEW)
-        .values_list("label", flat=True)
+def _load(patient_ids: list[int]):
+    """Everything the engines read, for any number of patients, in four queries."""
+    patients = {
+        p.pk: p
+        for p in Patient.objects.filter(pk__in=patient_ids).select_related(
+            "study_site__study", "allocation__arm"
+        )
+    }
+    scans: dict[int, list[ImagingAssessment]] = {}
+    for scan in ImagingAssessment.objects.filter(patient_id__in=patient_ids).order_by(
+        "patient_id", "scan_date"
+    ):
+        scans.setdefault(scan.patient_id, []).append(scan)
+    lesions: dict[int, Lesion] = {
+        le.pk: le
+        for le in Lesion.objects.filter(patient_id__in=patient_ids).order_by(
+            "patient_id", "category", "label"
+        )
+    }
+    by_scan: dict[int, list[_M]] = {}
+    for row in Measurement.objects.filter(lesion__patient_id__in=patient_ids).values_list(
+        "assessment_id",
+        "lesion_id",
+        "state",
+        "diameter_mm",
+        "fragments_mm",
+        "coalesced_into_id",
+        "status",
+    ):
+        m = _M(row, lesions)
+        by_scan.setdefault(m.assessment_id, []).append(m)
+    lesions_of: dict[int, list[Lesion]] = {}
+    for le in lesions.values():
+        lesions_of.setdefault(le.patient_id, []).append(le)
+    return patients, scans, lesions_of, by_scan
+
+
+def _evaluate(patient: Patient, scans, lesions, by_scan):
+    """(evaluation, iRECIST evaluation, inputs) of one patient; ValueError on bad data."""
+    with_irecist = uses_irecist(patient)
+    study = patient.study_site.study
+    inputs = _engine_inputs(scans, lesions, by_scan, with_irecist)
+    params = {
+        "treatment_start": patient.enrolled_on or inputs.baseline.scan_date,
+        "confirmation_required": study.response_confirmation_required,
+        "min_sd_days": study.min_sd_days,
+        "baseline_day": inputs.baseline.scan_date,
+    }
+    ievaluation = None
+    if with_irecist:
+        ievaluation = irecist.evaluate(
+            inputs.lesions,
+            inputs.i_follow_ups,
+            **params,
+            new_lesions_block_reset=study.irecist_new_lesions_block_reset,
+        )
+        evaluation = ievaluation.recist
+    else:
+        evaluation = recist.evaluate(inputs.lesions, inputs.follow_ups, **params)
+    return evaluation, ievaluation, inputs
+
+
+def recompute_many(patient_ids, *, strict: bool = False) -> dict[int, recist.Evaluation]:
+    """Run the engines over the imaging history of many patients and replace their stored
+    results (TimepointResult per scan, PatientResponse per patient) in a constant number of
+    queries, whatever the number of patients (the whole portfolio after an engine change).
+
+    A patient whose data the engine refuses raises ``ValidationError`` when ``strict`` (a CRF
+    being saved); otherwise the patient keeps no results and is skipped (logged). Planned
+    visits are not re-planned here (see :func:`recompute`).
+    """
+    ids = list(patient_ids)
+    patients, scans_of, lesions_of, by_scan = _load(ids)
+    timepoints: list[TimepointResult] = []
+    responses: list[PatientResponse] = []
+    evaluations: dict[int, recist.Evaluation] = {}
+    for pk in ids:
+        scans = scans_of.get(pk, [])
+        if pk not in patients or not any(s.is_baseline for s in scans):
+            continue
+        lesions = lesions_of.get(pk, [])
+        try:
+            evaluation, ievaluation, inputs = _evaluate(patients[pk], scans, lesions, by_scan)
+        except (TypeError, ValueError) as error:
+            if strict:
+                raise ValidationError(str(error)) from error
+            logger.warning("patient %s: responses not computed: %s", pk, error)
+            continue
+        evaluations[pk] = evaluation
+        timepoints += _timepoints(scans, evaluation, ievaluation)
+        responses.append(_response(pk, lesions, evaluation, ievaluation, inputs))
+    TimepointResult.objects.filter(assessment__patient_id__in=ids).delete()
+    PatientResponse.objects.filter(patient_id__in=ids).delete()
+    TimepointResult.objects.bulk_create(timepoints, batch_size=5000)
+    PatientResponse.objects.bulk_create(responses, batch_size=2000)
+    return evaluations
+
+
+def _timepoints(scans, evaluation, ievaluation) -> list[TimepointResult]:
+    by_day = {tp.day: tp for tp in evaluation.timepoints}
+    i_by_day = {tp.day: tp.response for tp in ievaluation.timepoints} if ievaluation else {}
+    return [
+        TimepointResult(
+            assessment=scan,
+            sum_mm=tp.sum_mm,
+            nadir_mm=tp.nadir_mm,
+            change_from_baseline_pct=tp.change_from_baseline_pct,
+            change_from_nadir_pct=tp.change_from_nadir_pct,
+            target=tp.target or "",
+            non_target=tp.non_target or "",
+            new_lesions=tp.new_lesions,
+            overall=tp.overall,
+            irecist_overall=i_by_day.get(scan.scan_date, ""),
+        )
+        for scan in scans
+        if (tp := by_day.get(scan.scan_date)) is not None
+    ]
+
+
+def _response(pk: int, lesions, evaluation, ievaluation, inputs) -> PatientResponse:
+    response = PatientResponse(
+        patient_id=pk,
+        baseline_sum_mm=evaluation.baseline_sum_mm,
+        best_overall_response=evaluation.best_overall_response,
+        best_response_on=evaluation.best_response_scan_day,
+        best_change_pct=evaluation.best_change_from_baseline_pct,
+        progression_on=evaluation.progression_date,
+        baseline_issues=[w.message for w in evaluation.warnings],
+        irecist_best_response=ievaluation.best_overall_response if ievaluation else "",
+        first_iupd_on=ievaluation.first_iupd_date if ievaluation else None,
+        icpd_on=ievaluation.icpd_date if ievaluation else None,
+        computed_at=timezone.now(),
     )
+    for field, value in _local_control(lesions, inputs).items():
+        setattr(response, field, value)
+    return response
+
+
+def _local_control(lesions, inputs: _Inputs) -> dict[str, Any]:
+    """In-field (irradiated lesion) versus out-of-field progression, per lesion."""
+    treated = {
+        le.label for le in lesions if le.planned_for_sbrt and le.category != Lesion.Category.NEW
+    }
     values: dict[str, Any] = {"local_control_note": ""}
     try:
         control = recist.lesion_progression(
-            lesions, follow_ups, treated=treated, baseline_day=baseline_day
+            inputs.lesions,
+            inputs.follow_ups,
+            treated=treated,
+            baseline_day=inputs.baseline.scan_date,
         )
     except (TypeError, ValueError) as error:
         # e.g. new lesions reported without their sizes: undetermined, never guessed.
@@ -427,43 +562,7 @@ def _store_local_control(patient: Patient, lesions, follow_ups, baseline_day: da
                 for c in control.lesions
             ],
         )
-    PatientResponse.objects.filter(patient=patient).update(**values)
-
-
-def _store(patient: Patient, scans: list[ImagingAssessment], evaluation, ievaluation) -> None:
-    by_day = {tp.day: tp for tp in evaluation.timepoints}
-    i_by_day = {tp.day: tp.response for tp in ievaluation.timepoints} if ievaluation else {}
-    TimepointResult.objects.filter(assessment__patient=patient).delete()
-    TimepointResult.objects.bulk_create(
-        TimepointResult(
-            assessment=scan,
-            sum_mm=tp.sum_mm,
-            nadir_mm=tp.nadir_mm,
-            change_from_baseline_pct=tp.change_from_baseline_pct,
-            change_from_nadir_pct=tp.change_from_nadir_pct,
-            target=tp.target or "",
-            non_target=tp.non_target or "",
-            new_lesions=tp.new_lesions,
-            overall=tp.overall,
-            irecist_overall=i_by_day.get(scan.scan_date, ""),
-        )
-        for scan in scans
-        if (tp := by_day.get(scan.scan_date)) is not None
-    )
-    PatientResponse.objects.update_or_create(
-        patient=patient,
-        defaults={
-            "baseline_sum_mm": evaluation.baseline_sum_mm,
-            "best_overall_response": evaluation.best_overall_response,
-            "best_response_on": evaluation.best_response_scan_day,
-            "best_change_pct": evaluation.best_change_from_baseline_pct,
-            "progression_on": evaluation.progression_date,
-            "baseline_issues": [w.message for w in evaluation.warnings],
-            "irecist_best_response": ievaluation.best_overall_response if ievaluation else "",
-            "first_iupd_on": ievaluation.first_iupd_date if ievaluation else None,
-            "icpd_on": ievaluation.icpd_date if ievaluation else None,
-        },
-    )
+    return values
 
 
 @transaction.atomic
