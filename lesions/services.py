@@ -9,13 +9,15 @@ middle scan updates every later result.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -450,6 +452,11 @@ def _evaluate(patient: Patient, scans, lesions, by_scan):
     return evaluation, ievaluation, inputs
 
 
+# Above this many patients the engines run in one process per CPU (forked after the data are
+# read; the children never touch the database connection and return plain values).
+PARALLEL_MIN_PATIENTS = 400
+
+
 def recompute_many(patient_ids, *, strict: bool = False) -> dict[int, recist.Evaluation]:
     """Run the engines over the imaging history of many patients and replace their stored
     results (TimepointResult per scan, PatientResponse per patient) in a constant number of
@@ -460,10 +467,27 @@ def recompute_many(patient_ids, *, strict: bool = False) -> dict[int, recist.Eva
     visits are not re-planned here (see :func:`recompute`).
     """
     ids = list(patient_ids)
-    patients, scans_of, lesions_of, by_scan = _load(ids)
-    timepoints: list[TimepointResult] = []
+    loaded = _load(ids)
+    results = _run_engines(ids, loaded, strict)
+    scans_of = loaded[1]
+    timepoints: list[tuple] = []
     responses: list[PatientResponse] = []
     evaluations: dict[int, recist.Evaluation] = {}
+    for pk, evaluation, ievaluation, control in results:
+        evaluations[pk] = evaluation
+        timepoints += _timepoints(scans_of[pk], evaluation, ievaluation)
+        responses.append(_response(pk, evaluation, ievaluation, control))
+    TimepointResult.objects.filter(assessment__patient_id__in=ids).delete()
+    PatientResponse.objects.filter(patient_id__in=ids).delete()
+    _copy_timepoints(timepoints)
+    PatientResponse.objects.bulk_create(responses, batch_size=2000)
+    return evaluations
+
+
+def _engine_chunk(ids: list[int], loaded, strict: bool) -> list[tuple]:
+    """(pk, evaluation, iRECIST evaluation, local control) of each patient with a baseline."""
+    patients, scans_of, lesions_of, by_scan = loaded
+    results = []
     for pk in ids:
         scans = scans_of.get(pk, [])
         if pk not in patients or not any(s.is_baseline for s in scans):
@@ -476,38 +500,84 @@ def recompute_many(patient_ids, *, strict: bool = False) -> dict[int, recist.Eva
                 raise ValidationError(str(error)) from error
             logger.warning("patient %s: responses not computed: %s", pk, error)
             continue
-        evaluations[pk] = evaluation
-        timepoints += _timepoints(scans, evaluation, ievaluation)
-        responses.append(_response(pk, lesions, evaluation, ievaluation, inputs))
-    TimepointResult.objects.filter(assessment__patient_id__in=ids).delete()
-    PatientResponse.objects.filter(patient_id__in=ids).delete()
-    TimepointResult.objects.bulk_create(timepoints, batch_size=5000)
-    PatientResponse.objects.bulk_create(responses, batch_size=2000)
-    return evaluations
+        results.append((pk, evaluation, ievaluation, _local_control(lesions, inputs)))
+    return results
 
 
-def _timepoints(scans, evaluation, ievaluation) -> list[TimepointResult]:
+_FORKED: tuple | None = None  # what the forked engine processes read (set just before forking)
+
+
+def _forked_chunk(ids: list[int]) -> list[tuple]:
+    return _engine_chunk(ids, _FORKED, False)
+
+
+def _run_engines(ids: list[int], loaded, strict: bool) -> list[tuple]:
+    global _FORKED
+    cpus = os.cpu_count() or 1
+    if strict or cpus < 2 or len(ids) < PARALLEL_MIN_PATIENTS:
+        return _engine_chunk(ids, loaded, strict)
+    chunks = [ids[i::cpus] for i in range(cpus)]
+    _FORKED = loaded
+    try:
+        with multiprocessing.get_context("fork").Pool(cpus) as pool:
+            parts = pool.map(_forked_chunk, chunks)
+    finally:
+        _FORKED = None
+    return [result for part in parts for result in part]
+
+
+_TIMEPOINT_COLUMNS = (
+    "assessment_id",
+    "sum_mm",
+    "nadir_mm",
+    "change_from_baseline_pct",
+    "change_from_nadir_pct",
+    "target",
+    "non_target",
+    "new_lesions",
+    "overall",
+    "irecist_overall",
+)
+
+
+def _copy_timepoints(rows: list[tuple]) -> None:
+    """Write the timepoint results with PostgreSQL COPY (tens of thousands at once)."""
+    if not rows:
+        return
+    table = TimepointResult._meta.db_table
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY {table} ({', '.join(_TIMEPOINT_COLUMNS)}) FROM STDIN"  # noqa: S608 - constants
+        ) as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+def _timepoints(scans, evaluation, ievaluation) -> list[tuple]:
+    """Rows of TimepointResult (in ``_TIMEPOINT_COLUMNS`` order), one per evaluated scan."""
     by_day = {tp.day: tp for tp in evaluation.timepoints}
     i_by_day = {tp.day: tp.response for tp in ievaluation.timepoints} if ievaluation else {}
     return [
-        TimepointResult(
-            assessment=scan,
-            sum_mm=tp.sum_mm,
-            nadir_mm=tp.nadir_mm,
-            change_from_baseline_pct=tp.change_from_baseline_pct,
-            change_from_nadir_pct=tp.change_from_nadir_pct,
-            target=tp.target or "",
-            non_target=tp.non_target or "",
-            new_lesions=tp.new_lesions,
-            overall=tp.overall,
-            irecist_overall=i_by_day.get(scan.scan_date, ""),
+        (
+            scan.pk,
+            tp.sum_mm,
+            tp.nadir_mm,
+            tp.change_from_baseline_pct,
+            tp.change_from_nadir_pct,
+            str(tp.target or ""),
+            str(tp.non_target or ""),
+            str(tp.new_lesions),
+            str(tp.overall),
+            str(i_by_day.get(scan.scan_date, "")),
         )
         for scan in scans
         if (tp := by_day.get(scan.scan_date)) is not None
     ]
 
 
-def _response(pk: int, lesions, evaluation, ievaluation, inputs) -> PatientResponse:
+def _response(pk: int, evaluation, ievaluation, control: dict) -> PatientResponse:
     response = PatientResponse(
         patient_id=pk,
         baseline_sum_mm=evaluation.baseline_sum_mm,
@@ -521,7 +591,7 @@ def _response(pk: int, lesions, evaluation, ievaluation, inputs) -> PatientRespo
         icpd_on=ievaluation.icpd_date if ievaluation else None,
         computed_at=timezone.now(),
     )
-    for field, value in _local_control(lesions, inputs).items():
+    for field, value in control.items():
         setattr(response, field, value)
     return response
 
