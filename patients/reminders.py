@@ -79,9 +79,14 @@ def _language(code: str | None) -> str:
 
 def site_staff_by_language(study: Study) -> dict[int, dict[str, set[str]]]:
     """study-site pk -> language -> email addresses of its active data-entry staff (one query)."""
+    return staff_by_language([study.pk])
+
+
+def staff_by_language(study_ids) -> dict[int, dict[str, set[str]]]:
+    """Like :func:`site_staff_by_language`, for the sites of any number of studies (one query)."""
     rows = (
         Membership.objects.active()
-        .filter(study=study, study_site__isnull=False, role__in=DATA_ENTRY_ROLES)
+        .filter(study_id__in=list(study_ids), study_site__isnull=False, role__in=DATA_ENTRY_ROLES)
         .exclude(user__email="")
         .values_list("study_site_id", "user__email", "user__preference__language")
     )
@@ -91,28 +96,46 @@ def site_staff_by_language(study: Study) -> dict[int, dict[str, set[str]]]:
     return staff
 
 
-def due_visits(study: Study, today: date):
-    """The study's planned imaging visits to remind about today: (visit, kind) pairs."""
+def _due_filter(study: Study, today: date) -> Q:
+    # upcoming: the window opens today or within N days; overdue: it closed before today
     opens_by = today + timedelta(days=study.reminder_days_ahead)
+    return Q(patient__study_site__study=study) & (
+        Q(window_start__gte=today, window_start__lte=opens_by) | Q(window_end__lt=today)
+    )
+
+
+def due_visits_many(days: dict[Study, date]):
+    """The planned imaging visits to remind about, for many studies each on its own local
+    date, in one query: (visit, kind) pairs in visit order."""
+    if not days:
+        return
+    wanted = Q()
+    for study, today in days.items():
+        wanted |= _due_filter(study, today)
     visits = (
         PlannedVisit.objects.filter(
-            patient__study_site__study=study,
             definition__kind=VisitDefinition.Kind.IMAGING,
             state=PlannedVisit.State.PLANNED,
         )
         .exclude(patient__status__in=_NOT_FOLLOWED)
-        .filter(
-            # upcoming: the window opens today or within N days; overdue: it closed before today
-            Q(window_start__gte=today, window_start__lte=opens_by) | Q(window_end__lt=today)
-        )
+        .filter(wanted)
         .select_related("patient__study_site__site", "definition")
         .order_by("pk")
     )
+    by_pk = {study.pk: (study, today) for study, today in days.items()}
     for visit in visits:
+        study, today = by_pk[visit.patient.study_site.study_id]
+        visit.patient.study_site.study = study  # no query per visit for the acronym
+        opens_by = today + timedelta(days=study.reminder_days_ahead)
         if visit.window_end < today:
             yield visit, OVERDUE
         elif today <= visit.window_start <= opens_by:
             yield visit, UPCOMING
+
+
+def due_visits(study: Study, today: date):
+    """The study's planned imaging visits to remind about today: (visit, kind) pairs."""
+    yield from due_visits_many({study: today})
 
 
 def render(visit: PlannedVisit, kind: str, language: str) -> tuple[str, str]:
@@ -162,18 +185,23 @@ def render(visit: PlannedVisit, kind: str, language: str) -> tuple[str, str]:
 
 
 def decide(study: Study, today: date) -> list[Reminder]:
-    """The reminders due for ``study`` on ``today`` (the study's local date), in key order.
+    """The reminders due for ``study`` on ``today`` (the study's local date), in key order."""
+    return decide_many({study: today}).get(study.pk, [])
 
-    Two queries: the visits and the site staff. One reminder per (visit, kind, language) of the
-    patient's site staff; a site without staff (or without email addresses) gets none.
+
+def decide_many(days: dict[Study, date]) -> dict[int, list[Reminder]]:
+    """study pk -> the reminders due for it on its own local date, for any number of studies.
+
+    Two queries whatever the number of studies and visits: the visits and the site staff. One
+    reminder per (visit, kind, language) of the patient's site staff; a site without staff (or
+    without email addresses) gets none.
     """
-    staff = site_staff_by_language(study)
-    reminders: list[Reminder] = []
-    for visit, kind in due_visits(study, today):
-        visit.patient.study_site.study = study  # no query per visit for the acronym
+    staff = staff_by_language(study.pk for study in days)
+    reminders: dict[int, list[Reminder]] = {study.pk: [] for study in days}
+    for visit, kind in due_visits_many(days):
         for language, emails in sorted(staff.get(visit.patient.study_site_id, {}).items()):
             subject, body = render(visit, kind, language)
-            reminders.append(
+            reminders[visit.patient.study_site.study_id].append(
                 Reminder(
                     visit=visit,
                     kind=kind,
@@ -186,7 +214,7 @@ def decide(study: Study, today: date) -> list[Reminder]:
     return reminders
 
 
-def queue(study: Study, today: date) -> int:
+def queue(study: Study, today: date, reminders: list[Reminder] | None = None) -> int:
     """Decide and queue the study's reminders in one transaction; returns how many were new.
 
     Exactly once comes from the outbox's unique key: a key already queued (by an earlier run or
@@ -195,7 +223,8 @@ def queue(study: Study, today: date) -> int:
     in key order so that two concurrent runs never wait on each other in a cycle.
     """
     with transaction.atomic():
-        reminders = decide(study, today)
+        if reminders is None:
+            reminders = decide(study, today)
         queued = 0
         for reminder in sorted(reminders, key=lambda r: r.key):
             if outbox_enqueue(

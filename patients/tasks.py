@@ -45,6 +45,7 @@ def send_visit_reminders(force: bool = False) -> dict[str, int]:
     now = timezone.now()
     counts: dict[str, int] = {}
     failed: list[str] = []
+    days = {}
     for study in Study.objects.exclude(status__in=CLOSED_STATUSES).order_by("pk"):
         local = study_local_now(study, now)
         if local is None:
@@ -52,10 +53,18 @@ def send_visit_reminders(force: bool = False) -> dict[str, int]:
                 "study %s: unknown time zone %r, no reminders", study.code, study.time_zone
             )
             continue
-        if not force and local.hour != study.reminder_hour:
-            continue
+        if force or local.hour == study.reminder_hour:
+            days[study] = local.date()
+    # One scan over the planned visits of every study due (reminders.decide_many), then one
+    # transaction per study, so that one study's failure holds back no other.
+    try:
+        due = reminders.decide_many(days)
+    except Exception:
+        logger.exception("visit reminders: the scan failed")
+        due = {}
+    for study, today in days.items():
         try:
-            counts[study.code] = reminders.queue(study, local.date())
+            counts[study.code] = reminders.queue(study, today, due.get(study.pk))
         except Exception:  # one study's failure must not hold back the others
             logger.exception("study %s: reminders failed", study.code)
             failed.append(study.code)

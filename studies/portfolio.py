@@ -336,7 +336,7 @@ class Generator:
     def _site_of_patients(self) -> list:
         """Study site of each patient: 35 at the bench site, the rest spread evenly."""
         others = self.study_sites[1:] or self.study_sites
-        bench_n = min(BENCH_SITE_PATIENTS, self.size.patients // len(self.study_sites))
+        bench_n = min(BENCH_SITE_PATIENTS, self.size.patients // 2)
         rest = self.size.patients - bench_n
         return [self.study_sites[0]] * bench_n + [others[i % len(others)] for i in range(rest)]
 
@@ -365,7 +365,7 @@ class Generator:
             else:
                 status, enrolled = "follow_up", self.today - timedelta(days=age_days)
             screened = (enrolled or self.today - timedelta(days=rng.randint(1, 60))) - timedelta(
-                days=rng.randint(5, 25)
+                days=rng.randint(15, 30)
             )
             subject_id = None
             if enrolled:
@@ -426,7 +426,7 @@ class Generator:
             consents.append(
                 Consent(
                     patient=p,
-                    consented_on=p.enrolled_on - timedelta(days=3),
+                    consented_on=p.enrolled_on - timedelta(days=12),
                     form_version="v2.1",
                     obtained_by=user,
                 )
