@@ -33,6 +33,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
+# Bumped when the data generated change (the benchmark regenerates its databases then).
+GENERATOR_VERSION = "2026.11.23-1"
 BENCH_PASSWORD = "synthetic-portfolio-2026"  # noqa: S105 - synthetic accounts only
 BENCH_STUDY = "STORM-01"
 SITE_PREFIX = "Synthetic Cancer Centre"
@@ -76,12 +78,16 @@ def bench_site():
 
 
 def bench_patient():
-    """A patient of the bench site with the fullest record (scans, SBRT, lines, AEs, labs)."""
+    """A patient of the bench site with a full record (scans, SBRT, lines, AEs, labs): the
+    follow-up patient with the most adverse events (the same shape of record at every size)."""
+    from django.db.models import Count
+
     from patients.models import Patient
 
     return (
         Patient.objects.filter(study_site=bench_site(), status="follow_up")
-        .order_by("enrolled_on", "pk")
+        .annotate(n=Count("adverse_events"))
+        .order_by("-n", "enrolled_on", "pk")
         .first()
     )
 
