@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from psycopg.types.json import Jsonb
 
 from lesions import irecist, recist
 from lesions.models import (
@@ -383,11 +384,40 @@ def uses_irecist(patient: Patient) -> bool:
     return bool(allocation and allocation.arm.uses_irecist)
 
 
-def recompute(patient: Patient) -> recist.Evaluation | None:
-    """Run the engines over the whole history, replace the stored results and re-plan visits."""
-    evaluation = recompute_many([patient.pk], strict=True).get(patient.pk)
+def recompute(patient: Patient) -> str | None:
+    """Run the engines over the whole history, replace the stored results and re-plan visits;
+    returns the best overall response (None without a baseline scan)."""
+    best = recompute_many([patient.pk], strict=True).get(patient.pk)
     visits_sync(patient)
-    return evaluation
+    return best
+
+
+class _Row:
+    """A scan or lesion as the engines read it (plain attributes from ``values_list``)."""
+
+    def __init__(self, names: tuple[str, ...], values: tuple) -> None:
+        self.__dict__.update(zip(names, values, strict=True))
+
+
+_SCAN_FIELDS = (
+    "pk",
+    "patient_id",
+    "scan_date",
+    "is_baseline",
+    "non_target_status",
+    "new_lesions",
+    "non_target_increase",
+)
+_LESION_FIELDS = (
+    "pk",
+    "patient_id",
+    "label",
+    "organ",
+    "is_node",
+    "category",
+    "planned_for_sbrt",
+    "new_is_target",
+)
 
 
 def _load(patient_ids: list[int]):
@@ -398,17 +428,22 @@ def _load(patient_ids: list[int]):
             "study_site__study", "allocation__arm"
         )
     }
-    scans: dict[int, list[ImagingAssessment]] = {}
-    for scan in ImagingAssessment.objects.filter(patient_id__in=patient_ids).order_by(
-        "patient_id", "scan_date"
+    scans: dict[int, list[_Row]] = {}
+    for values in (
+        ImagingAssessment.objects.filter(patient_id__in=patient_ids)
+        .order_by("patient_id", "scan_date")
+        .values_list(*_SCAN_FIELDS)
     ):
+        scan = _Row(_SCAN_FIELDS, values)
         scans.setdefault(scan.patient_id, []).append(scan)
-    lesions: dict[int, Lesion] = {
-        le.pk: le
-        for le in Lesion.objects.filter(patient_id__in=patient_ids).order_by(
-            "patient_id", "category", "label"
-        )
-    }
+    lesions: dict[int, _Row] = {}
+    for values in (
+        Lesion.objects.filter(patient_id__in=patient_ids)
+        .order_by("patient_id", "category", "label")
+        .values_list(*_LESION_FIELDS)
+    ):
+        lesion = _Row(_LESION_FIELDS, values)
+        lesions[lesion.pk] = lesion
     by_scan: dict[int, list[_M]] = {}
     for row in Measurement.objects.filter(lesion__patient_id__in=patient_ids).values_list(
         "assessment_id",
@@ -421,7 +456,7 @@ def _load(patient_ids: list[int]):
     ):
         m = _M(row, lesions)
         by_scan.setdefault(m.assessment_id, []).append(m)
-    lesions_of: dict[int, list[Lesion]] = {}
+    lesions_of: dict[int, list[_Row]] = {}
     for le in lesions.values():
         lesions_of.setdefault(le.patient_id, []).append(le)
     return patients, scans, lesions_of, by_scan
@@ -457,35 +492,34 @@ def _evaluate(patient: Patient, scans, lesions, by_scan):
 PARALLEL_MIN_PATIENTS = 400
 
 
-def recompute_many(patient_ids, *, strict: bool = False) -> dict[int, recist.Evaluation]:
+def recompute_many(patient_ids, *, strict: bool = False) -> dict[int, str]:
     """Run the engines over the imaging history of many patients and replace their stored
     results (TimepointResult per scan, PatientResponse per patient) in a constant number of
     queries, whatever the number of patients (the whole portfolio after an engine change).
 
     A patient whose data the engine refuses raises ``ValidationError`` when ``strict`` (a CRF
     being saved); otherwise the patient keeps no results and is skipped (logged). Planned
-    visits are not re-planned here (see :func:`recompute`).
+    visits are not re-planned here (see :func:`recompute`). Returns each evaluated patient's
+    best overall response.
     """
     ids = list(patient_ids)
     loaded = _load(ids)
     results = _run_engines(ids, loaded, strict)
-    scans_of = loaded[1]
-    timepoints: list[tuple] = []
-    responses: list[PatientResponse] = []
-    evaluations: dict[int, recist.Evaluation] = {}
-    for pk, evaluation, ievaluation, control in results:
-        evaluations[pk] = evaluation
-        timepoints += _timepoints(scans_of[pk], evaluation, ievaluation)
-        responses.append(_response(pk, evaluation, ievaluation, control))
     TimepointResult.objects.filter(assessment__patient_id__in=ids).delete()
     PatientResponse.objects.filter(patient_id__in=ids).delete()
-    _copy_timepoints(timepoints)
-    PatientResponse.objects.bulk_create(responses, batch_size=2000)
-    return evaluations
+    _copy(TimepointResult, _TIMEPOINT_COLUMNS, [row for r in results for row in r[2]])
+    now = timezone.now()
+    _copy(
+        PatientResponse,
+        ("patient_id", *_RESPONSE_COLUMNS, "computed_at"),
+        [(pk, *values, now) for pk, _best, _rows, values in results],
+    )
+    return {pk: best for pk, best, _rows, _values in results}
 
 
 def _engine_chunk(ids: list[int], loaded, strict: bool) -> list[tuple]:
-    """(pk, evaluation, iRECIST evaluation, local control) of each patient with a baseline."""
+    """(pk, best overall response, timepoint rows, response values) of each patient with a
+    baseline scan: plain values, cheap to send back from a forked process."""
     patients, scans_of, lesions_of, by_scan = loaded
     results = []
     for pk in ids:
@@ -500,7 +534,15 @@ def _engine_chunk(ids: list[int], loaded, strict: bool) -> list[tuple]:
                 raise ValidationError(str(error)) from error
             logger.warning("patient %s: responses not computed: %s", pk, error)
             continue
-        results.append((pk, evaluation, ievaluation, _local_control(lesions, inputs)))
+        values = _response_values(evaluation, ievaluation, _local_control(lesions, inputs))
+        results.append(
+            (
+                pk,
+                str(evaluation.best_overall_response),
+                _timepoints(scans, evaluation, ievaluation),
+                values,
+            )
+        )
     return results
 
 
@@ -540,15 +582,32 @@ _TIMEPOINT_COLUMNS = (
 )
 
 
-def _copy_timepoints(rows: list[tuple]) -> None:
-    """Write the timepoint results with PostgreSQL COPY (tens of thousands at once)."""
+_RESPONSE_COLUMNS = (
+    "baseline_sum_mm",
+    "best_overall_response",
+    "best_response_on",
+    "best_change_pct",
+    "progression_on",
+    "baseline_issues",
+    "irecist_best_response",
+    "first_iupd_on",
+    "icpd_on",
+    "in_field_progression_on",
+    "out_of_field_progression_on",
+    "local_control",
+    "local_control_note",
+)
+
+
+def _copy(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Write rows with PostgreSQL COPY (tens of thousands at once; JSON values as jsonb)."""
     if not rows:
         return
-    table = TimepointResult._meta.db_table
+    table = model._meta.db_table
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(
-            f"COPY {table} ({', '.join(_TIMEPOINT_COLUMNS)}) FROM STDIN"  # noqa: S608 - constants
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN"  # noqa: S608 - constants
         ) as copy,
     ):
         for row in rows:
@@ -577,23 +636,22 @@ def _timepoints(scans, evaluation, ievaluation) -> list[tuple]:
     ]
 
 
-def _response(pk: int, evaluation, ievaluation, control: dict) -> PatientResponse:
-    response = PatientResponse(
-        patient_id=pk,
-        baseline_sum_mm=evaluation.baseline_sum_mm,
-        best_overall_response=evaluation.best_overall_response,
-        best_response_on=evaluation.best_response_scan_day,
-        best_change_pct=evaluation.best_change_from_baseline_pct,
-        progression_on=evaluation.progression_date,
-        baseline_issues=[w.message for w in evaluation.warnings],
-        irecist_best_response=ievaluation.best_overall_response if ievaluation else "",
-        first_iupd_on=ievaluation.first_iupd_date if ievaluation else None,
-        icpd_on=ievaluation.icpd_date if ievaluation else None,
-        computed_at=timezone.now(),
-    )
-    for field, value in control.items():
-        setattr(response, field, value)
-    return response
+def _response_values(evaluation, ievaluation, control: dict) -> tuple:
+    """The PatientResponse row of one patient, in ``_RESPONSE_COLUMNS`` order."""
+    values = {
+        "baseline_sum_mm": evaluation.baseline_sum_mm,
+        "best_overall_response": str(evaluation.best_overall_response),
+        "best_response_on": evaluation.best_response_scan_day,
+        "best_change_pct": evaluation.best_change_from_baseline_pct,
+        "progression_on": evaluation.progression_date,
+        "baseline_issues": Jsonb([w.message for w in evaluation.warnings]),
+        "irecist_best_response": str(ievaluation.best_overall_response) if ievaluation else "",
+        "first_iupd_on": ievaluation.first_iupd_date if ievaluation else None,
+        "icpd_on": ievaluation.icpd_date if ievaluation else None,
+        **control,
+    }
+    values["local_control"] = Jsonb(values["local_control"])
+    return tuple(values[column] for column in _RESPONSE_COLUMNS)
 
 
 def _local_control(lesions, inputs: _Inputs) -> dict[str, Any]:
