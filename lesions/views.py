@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
@@ -142,24 +143,33 @@ def baseline_new(request: HttpRequest, patient_pk: int) -> HttpResponse:
     )
 
 
-def _measurement_forms(data, patient, scan: ImagingAssessment | None) -> list[MeasurementForm]:
+def _measurement_forms(
+    data, scan: ImagingAssessment | None, lesions: list[Lesion], measurements: list[Measurement]
+) -> list[MeasurementForm]:
+    """One form per lesion followed at this scan, from the patient's lesions and measurements
+    (read once by the caller: the page's queries do not grow with lesions or scans).
+
+    ``measurements`` carry ``scan_on``, the date of their scan.
+    """
     # Targets, and the new lesions seen at earlier scans: they are followed at every later scan.
-    targets = list(patient.lesions.filter(category=Lesion.Category.TARGET).order_by("label"))
-    new = patient.lesions.filter(category=Lesion.Category.NEW)
-    if scan is not None:
-        new = new.filter(measurements__assessment__scan_date__lte=scan.scan_date)
-    targets += list(new.distinct().order_by("label"))
+    targets = [le for le in lesions if le.category == Lesion.Category.TARGET]
+    seen_new = {m.lesion_id for m in measurements if scan is None or m.scan_on <= scan.scan_date}
+    new = [
+        le
+        for le in lesions
+        if le.category == Lesion.Category.NEW and (scan is None or le.pk in seen_new)
+    ]
+    followed = sorted(targets, key=lambda le: le.label) + sorted(new, key=lambda le: le.label)
     saved = {}
     if scan is not None:
-        saved = {m.lesion_id: m for m in scan.measurements.all()}
+        saved = {m.lesion_id: m for m in measurements if m.assessment_id == scan.pk}
     previous = {}
-    earlier = Measurement.objects.filter(assessment__patient=patient, lesion__in=targets)
-    if scan is not None:
-        earlier = earlier.filter(assessment__scan_date__lt=scan.scan_date)
-    for m in earlier.order_by("assessment__scan_date"):
-        previous[m.lesion_id] = m
+    keys = {le.pk for le in followed}
+    for m in sorted(measurements, key=lambda m: m.scan_on):
+        if m.lesion_id in keys and (scan is None or m.scan_on < scan.scan_date):
+            previous[m.lesion_id] = m
     forms = []
-    for lesion in targets:
+    for lesion in followed:
         current = saved.get(lesion.pk)
         initial = (
             {
@@ -172,41 +182,71 @@ def _measurement_forms(data, patient, scan: ImagingAssessment | None) -> list[Me
             if current
             else {}
         )
-        others = patient.lesions.filter(category=Lesion.Category.TARGET).exclude(pk=lesion.pk)
-        forms.append(
-            MeasurementForm(
-                data,
-                prefix=f"m{lesion.pk}",
-                initial=initial,
-                lesion=lesion,
-                previous=previous.get(lesion.pk),
-                others=others,
-            )
+        others = [le for le in targets if le.pk != lesion.pk]
+        form = MeasurementForm(
+            data,
+            prefix=f"m{lesion.pk}",
+            initial=initial,
+            lesion=lesion,
+            previous=previous.get(lesion.pk),
+            others=Lesion.objects.filter(pk__in=[le.pk for le in others]),
         )
+        # The choices from the lesions already read (the queryset validates a posted choice).
+        field = form.fields["coalesced_into"]
+        field.choices = [("", field.empty_label), *((le.pk, str(le)) for le in others)]
+        forms.append(form)
     return forms
+
+
+def _patient_imaging(patient, scan_pk: int | None):
+    """The patient's lesions, every measurement with its scan, the follow-up scan ``scan_pk``
+    (404 if it is not one of the patient's), and whether the arm reports iRECIST: in two queries
+    (a third only for a scan without any measurement)."""
+    reports_irecist = Subquery(
+        Allocation.objects.filter(patient=OuterRef("patient")).values("arm__uses_irecist")[:1]
+    )
+    lesions = list(patient.lesions.annotate(reports_irecist=reports_irecist))
+    measurements = list(
+        Measurement.objects.filter(assessment__patient=patient).select_related("assessment")
+    )
+    for m in measurements:
+        m.scan_on = m.assessment.scan_date
+    scan = None
+    if scan_pk is not None:
+        scan = next((m.assessment for m in measurements if m.assessment_id == scan_pk), None)
+        if scan is None:
+            scan = patient.assessments.filter(pk=scan_pk).first()
+        if scan is None or scan.is_baseline:
+            raise Http404
+    irecist = bool(lesions and lesions[0].reports_irecist)
+    return lesions, measurements, scan, irecist
+
+
+def _cache_allocation(patient) -> None:
+    """Read the patient's allocation and arm in one query and keep them on the patient: the
+    services read ``patient.allocation``."""
+    allocation = Allocation.objects.select_related("arm").filter(patient=patient).first()
+    if allocation is not None:
+        patient.allocation = allocation
 
 
 @require_http_methods(["GET", "POST"])
 def scan_edit(request: HttpRequest, patient_pk: int, scan_pk: int | None = None) -> HttpResponse:
     patient = get_patient_for_user(request.user, patient_pk, write=True)
-    scan = None
-    if scan_pk is not None:
-        scan = patient.assessments.filter(pk=scan_pk, is_baseline=False).first()
-        if scan is None:
-            raise Http404
     data = request.POST or None
-    has_non_targets = patient.lesions.filter(category=Lesion.Category.NON_TARGET).exists()
+    lesions, measured, scan, irecist = _patient_imaging(patient, scan_pk)
     form = ScanForm(
         data,
         instance=scan,
-        has_non_targets=has_non_targets,
+        has_non_targets=any(le.category == Lesion.Category.NON_TARGET for le in lesions),
         editing=scan is not None,
-        irecist=services.uses_irecist(patient),
+        irecist=irecist,
     )
-    measurements = _measurement_forms(data, patient, scan)
+    measurements = _measurement_forms(data, scan, lesions, measured)
     new_lesions = NewLesionFormSet(data, prefix="new")
     problems: list[str] = []
     if request.method == "POST" and all(f.is_valid() for f in (form, new_lesions, *measurements)):
+        _cache_allocation(patient)
         try:
             _save_scan(request, patient, scan, form, measurements, new_lesions)
         except ValidationError as error:

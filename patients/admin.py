@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 
 from patients.models import Patient
-from studies.admin_base import ScopedAdmin
+from studies.admin_base import AuditEventAdmin, ScopedAdmin
+from studies.audit import event_model_for
 
 
 @admin.register(Patient)
@@ -49,5 +50,8 @@ class PatientAdmin(ScopedAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+
+# The patients' audit trail (every insert, update and delete), scoped like the patients.
+admin.site.register(event_model_for(Patient), AuditEventAdmin)
 
 from patients import admin_ae, admin_dm, admin_labs  # noqa: E402,F401 - in their own modules

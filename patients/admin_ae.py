@@ -13,7 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 from patients.models import AdverseEvent, CtcaeTerm, SaeReport, SafetyRules
 from studies.access import scope_for
-from studies.admin_base import ScopedAdmin
+from studies.admin_base import AuditEventAdmin, CountSafeAdmin, GradeFilter, ScopedAdmin
+from studies.audit import event_model_for
 
 
 class _ReadOnlyAdmin(ScopedAdmin):
@@ -28,7 +29,9 @@ class _ReadOnlyAdmin(ScopedAdmin):
 
 
 @admin.register(AdverseEvent)
-class AdverseEventAdmin(_ReadOnlyAdmin):
+class AdverseEventAdmin(CountSafeAdmin, _ReadOnlyAdmin):
+    """Tens of thousands of events: counts capped, filters without a query of their own."""
+
     study_path = "patient__study_site__study"
     list_display = [
         "patient",
@@ -41,7 +44,10 @@ class AdverseEventAdmin(_ReadOnlyAdmin):
         "outcome",
         "study_site",
     ]
-    list_filter = ["patient__study_site__study", "grade", "serious", "dlt", "outcome"]
+    list_filter = ["patient__study_site__study", GradeFilter, "serious", "dlt", "outcome"]
+    # Newest first: an index scan on the primary key (the model's own ordering sorts every row
+    # of the list by study, site and patient).
+    ordering = ["-pk"]
     search_fields = ["patient__subject_id", "term__term"]
     list_select_related = ["patient__study_site__study", "patient__study_site__site", "term"]
     readonly_fields = [
@@ -123,3 +129,6 @@ class CtcaeTermAdmin(_ReadOnlyAdmin):
 
     def can_read_history(self, request, obj) -> bool:
         return False  # reference data, not audited: it changes only with a new CTCAE version
+
+
+admin.site.register(event_model_for(AdverseEvent), AuditEventAdmin)

@@ -9,14 +9,32 @@ analyte re-graded, the reason for change recorded.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from patients import lab_services
 from patients.models_safety import LabResult, NormalRange
-from studies.admin_base import ReasonAdminForm, ScopedAdmin
+from studies.admin_base import (
+    AuditEventAdmin,
+    CountSafeAdmin,
+    GradeFilter,
+    ReasonAdminForm,
+    RecentFilter,
+    ScopedAdmin,
+)
+from studies.audit import event_model_for
+
+
+class SampledFilter(RecentFilter):
+    title = _("sampled")
+    parameter_name = "sampled"
+    field = "sampled_on"
+    dates = True
 
 
 @admin.register(LabResult)
-class LabResultAdmin(ScopedAdmin):
+class LabResultAdmin(CountSafeAdmin, ScopedAdmin):
+    """Tens of thousands of results: counts capped, filters without a query of their own."""
+
     study_path = "patient__study_site__study"
     list_display = [
         "patient",
@@ -29,9 +47,11 @@ class LabResultAdmin(ScopedAdmin):
         "grade",
         "grade_problem",
     ]
-    list_filter = ["patient__study_site__study", "analyte", "grade"]
+    list_filter = ["patient__study_site__study", "analyte", GradeFilter, SampledFilter]
+    # Newest first: an index scan on the primary key (the model's own ordering sorts every row
+    # of the list by study, site and patient).
+    ordering = ["-pk"]
     search_fields = ["patient__subject_id"]
-    date_hierarchy = "sampled_on"
     list_select_related = ["patient"]
     fields = readonly_fields = [
         "patient",
@@ -118,3 +138,6 @@ class NormalRangeAdmin(ScopedAdmin):
 
     def save_related(self, request, form, formsets, change):
         return None  # no inlines
+
+
+admin.site.register(event_model_for(LabResult), AuditEventAdmin)

@@ -15,7 +15,10 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Fieldset, Layout
 from django import forms
 from django.forms.models import ModelChoiceIterator
+from django.forms.utils import flatatt
 from django.urls import reverse_lazy
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -35,6 +38,31 @@ class _TermsBySoc(ModelChoiceIterator):
             yield (soc, [self.choice(term) for term in group])
 
 
+class _TermSelect(forms.Select):
+    """The select of the ~850 CTCAE terms, written out directly: rendering each option through
+    the widget templates costs more than the rest of the page."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        final = self.build_attrs(self.attrs, attrs)
+        final["name"] = name
+        chosen = {str(v) for v in self.format_value(value)}
+
+        def option(key, label) -> str:
+            selected = " selected" if str(key) in chosen else ""
+            return format_html('<option value="{}"{}>{}</option>', key, selected, label)
+
+        parts = [format_html("<select{}>", flatatt(final))]
+        for key, label in self.choices:
+            if isinstance(label, list | tuple):
+                parts.append(format_html('<optgroup label="{}">', key))
+                parts.extend(option(k, text) for k, text in label)
+                parts.append("</optgroup>")
+            else:
+                parts.append(option(key, label))
+        parts.append("</select>")
+        return mark_safe("".join(parts))  # noqa: S308 - every piece escaped by format_html
+
+
 class CtcaeTermField(forms.ModelChoiceField):
     iterator = _TermsBySoc
 
@@ -43,7 +71,7 @@ class AdverseEventForm(forms.ModelForm):
     term = CtcaeTermField(
         label=_("CTCAE v5.0 term"),
         queryset=CtcaeTerm.objects.all(),
-        widget=forms.Select(
+        widget=_TermSelect(
             attrs={"data-ctcae-term": "", "data-search-url": reverse_lazy("ctcae_term_search")}
         ),
         help_text=_("Type part of the term to search the NCI CTCAE v5.0 list."),

@@ -19,6 +19,7 @@ the audit trail (pghistory context).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -390,7 +391,8 @@ def ae_record(
     unknown = set(data) - set(AE_FIELDS)
     if unknown:
         raise ValueError(f"not adverse event fields: {sorted(unknown)}")
-    event = AdverseEvent.objects.get(pk=old.pk) if old is not None else AdverseEvent()
+    # A copy of the locked row: ``old`` keeps the values before the change.
+    event = copy.copy(old) if old is not None else AdverseEvent()
     event.patient = patient
     for field, value in data.items():
         setattr(event, field, value)
@@ -405,7 +407,8 @@ def ae_record(
     event.dlt_rule = _check_dlt(event, patient, rules, errors)
     errors.raise_if_any()
     try:
-        event.full_clean()
+        # The patient's row is locked above: no need to check that it exists.
+        event.full_clean(exclude=["patient"])
     except ValidationError as error:
         raise ValidationError(error.message_dict) from error
 
@@ -494,11 +497,20 @@ def sae_clocks(aes: list[AdverseEvent], rules: SafetyRules | None) -> dict[int, 
     serious = [ae for ae in aes if ae.serious]
     if not serious:
         return {}
-    queued = dict(
-        OutboxEmail.objects.filter(key__in=[f"sae:{ae.pk}:initial" for ae in serious]).values_list(
-            "key", "created_at"
+    # Events read with ``sae_queued_at`` (the outbox row's time, or None) need no query.
+    unread = [ae for ae in serious if not hasattr(ae, "sae_queued_at")]
+    queued = (
+        dict(
+            OutboxEmail.objects.filter(
+                key__in=[f"sae:{ae.pk}:initial" for ae in unread]
+            ).values_list("key", "created_at")
         )
+        if unread
+        else {}
     )
+    for ae in serious:
+        if hasattr(ae, "sae_queued_at") and ae.sae_queued_at is not None:
+            queued[f"sae:{ae.pk}:initial"] = ae.sae_queued_at
     hours = rules.sae_report_hours if rules else 24
     return {
         ae.pk: SaeClock(

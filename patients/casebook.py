@@ -82,7 +82,9 @@ def _children(table: str, where: str, minus: str = "") -> str:
 
 
 # Each SELECT yields (kind, patient_id, object_id, on_date, content, complete) for the patients
-# in %(ids)s.  ``content`` is the jsonb whose MD5 is the form's hash: the root row and its
+# in %(ids)s, reading only their rows: child rows are reached by index from each parent row
+# (scalar subqueries rather than EXISTS, which the planner may turn into a scan of the whole
+# child table).  ``content`` is the jsonb whose MD5 is the form's hash: the root row and its
 # children, minus bookkeeping columns that change without anyone changing the data.
 _FORM_SELECTS: dict[str, str] = {
     FormKind.ELIGIBILITY: f"""
@@ -103,7 +105,7 @@ _FORM_SELECTS: dict[str, str] = {
         FROM patients_eligibilityfacts f
         JOIN patients_patient p ON p.id = f.patient_id
         JOIN studies_studysite ss ON ss.id = p.study_site_id
-        WHERE f.patient_id = ANY(%(ids)s)""",
+        WHERE f.patient_id = ANY(%(ids)s) AND p.id = ANY(%(ids)s)""",
     FormKind.CONSENT: """
         SELECT 'consent', t.patient_id, t.id, t.consented_on, to_jsonb(t), true
         FROM patients_consent t WHERE t.patient_id = ANY(%(ids)s)""",
@@ -121,7 +123,7 @@ _FORM_SELECTS: dict[str, str] = {
         SELECT 'assessment', t.patient_id, t.id, t.scan_date,
             jsonb_build_array(to_jsonb(t),
                 {_children("lesions_measurement", "c.assessment_id = t.id")}),
-            EXISTS (SELECT 1 FROM lesions_measurement m WHERE m.assessment_id = t.id)
+            (SELECT count(*) FROM lesions_measurement m WHERE m.assessment_id = t.id) > 0
         FROM lesions_imagingassessment t
         WHERE NOT t.is_baseline AND t.patient_id = ANY(%(ids)s)""",
     FormKind.COURSE: f"""
@@ -137,7 +139,7 @@ _FORM_SELECTS: dict[str, str] = {
         SELECT 'line', t.patient_id, t.id, t.start,
             jsonb_build_array(to_jsonb(t),
                 {_children("treatments_lineagent", "c.line_id = t.id")}),
-            EXISTS (SELECT 1 FROM treatments_lineagent la WHERE la.line_id = t.id)
+            (SELECT count(*) FROM treatments_lineagent la WHERE la.line_id = t.id) > 0
               AND (t."end" IS NULL OR t.stop_reason <> '')
         FROM treatments_systemicline t WHERE t.patient_id = ANY(%(ids)s)""",
     FormKind.DRUG: """
@@ -160,11 +162,30 @@ _FORM_SELECTS: dict[str, str] = {
         FROM patients_patient t WHERE t.status = 'off_study' AND t.id = ANY(%(ids)s)""",
 }
 
+_FORMS_UNION = "\nUNION ALL\n".join(f"({sql})" for sql in _FORM_SELECTS.values())
+_FORMS_ORDER = " ORDER BY patient_id, on_date NULLS FIRST, kind, object_id"
+
 FORMS_SQL = (
     "SELECT kind, patient_id, object_id, on_date, md5(content::text), complete FROM ("
-    + "\nUNION ALL\n".join(f"({sql})" for sql in _FORM_SELECTS.values())
+    + _FORMS_UNION
     + ") AS forms(kind, patient_id, object_id, on_date, content, complete)"
-    + " ORDER BY patient_id, on_date NULLS FIRST, kind, object_id"
+    + _FORMS_ORDER
+)
+
+# The same forms with what the casebook shows next to each: the hash stored by the source data
+# verification (if any) and the number of queries still open on the form, in the same query.
+# Both are looked up by the form's (kind, id), only among the rows of these patients.
+FORMS_STATUS_SQL = (
+    "SELECT f.kind, f.patient_id, f.object_id, f.on_date, md5(f.content::text), f.complete,"
+    " sv.content_hash, coalesce(q.open, 0) FROM ("
+    + _FORMS_UNION
+    + ") AS f(kind, patient_id, object_id, on_date, content, complete)"
+    " LEFT JOIN patients_sourceverification sv"
+    " ON sv.form_kind = f.kind AND sv.object_id = f.object_id AND sv.patient_id = f.patient_id"
+    " LEFT JOIN (SELECT dq.form_kind, dq.object_id, count(*) AS open FROM patients_dataquery dq"
+    "   WHERE dq.patient_id = ANY(%(ids)s) AND dq.status <> 'closed'"
+    "   GROUP BY dq.form_kind, dq.object_id) q"
+    " ON q.form_kind = f.kind AND q.object_id = f.object_id" + _FORMS_ORDER
 )
 
 
@@ -176,6 +197,8 @@ class FormRow:
     on_date: date | None
     hash: str
     complete: bool
+    verified_hash: str | None = None  # the content hash a monitor verified (form_rows_status)
+    open_queries: int = 0  # queries not closed on this form (form_rows_status)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -184,11 +207,20 @@ class FormRow:
 
 def form_rows(patient_ids: Iterable[int]) -> list[FormRow]:
     """Every form of these patients with its content hash, in one query."""
+    return _fetch(FORMS_SQL, patient_ids)
+
+
+def form_rows_status(patient_ids: Iterable[int]) -> list[FormRow]:
+    """:func:`form_rows` with each form's verified hash and open queries, in one query."""
+    return _fetch(FORMS_STATUS_SQL, patient_ids)
+
+
+def _fetch(sql: str, patient_ids: Iterable[int]) -> list[FormRow]:
     ids = list(patient_ids)
     if not ids:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(FORMS_SQL, {"ids": ids})
+        cursor.execute(sql, {"ids": ids})
         return [FormRow(*row) for row in cursor.fetchall()]
 
 
@@ -335,19 +367,16 @@ def build(patient, *, user, today: date | None = None) -> Casebook:
     from django.utils import timezone
 
     from patients import locking
-    from patients.models_dm import DataLock, DataQuery, Signature, SourceVerification
+    from patients.models_dm import DataLock, Signature
     from studies.blinding import sees_allocation
 
     today = today or timezone.localdate()
     study = patient.study_site.study
-    rows = form_rows([patient.pk])
+    rows = form_rows_status([patient.pk])
     if not sees_allocation(user, study, patient.study_site_id, patient_id=patient.pk):
         rows = [r for r in rows if r.kind not in ARM_REVEALING_KINDS]
     hashes = {r.key: r.hash for r in rows}
-    verified = {
-        (v.form_kind, v.object_id): v.content_hash
-        for v in SourceVerification.objects.filter(patient=patient)
-    }
+    verified = {r.key: r.verified_hash for r in rows if r.verified_hash is not None}
     signatures = signature_states(
         Signature.objects.filter(patient=patient).order_by("-signed_at"), hashes
     )
@@ -360,13 +389,6 @@ def build(patient, *, user, today: date | None = None) -> Casebook:
     )
     whole = next((lk for lk in locks if lk.level != DataLock.Level.FORM), None)
     form_locked = {(lk.form_kind, lk.object_id) for lk in locks if lk.level == DataLock.Level.FORM}
-    open_queries: dict[tuple[str, int], int] = defaultdict(int)
-    for kind, object_id in (
-        DataQuery.objects.filter(patient=patient)
-        .exclude(status=DataQuery.Status.CLOSED)
-        .values_list("form_kind", "object_id")
-    ):
-        open_queries[(kind, object_id)] += 1
     forms = [
         FormStatus(
             row=r,
@@ -375,7 +397,7 @@ def build(patient, *, user, today: date | None = None) -> Casebook:
             signed=r.key in signed_valid,
             needs_resigning=r.key in signed_ever and r.key not in signed_valid,
             locked=whole is not None or r.key in form_locked,
-            open_queries=open_queries.get(r.key, 0),
+            open_queries=r.open_queries,
         )
         for r in rows
     ]
@@ -523,19 +545,14 @@ class _Portfolio:
 
 
 def _portfolio(patients, today: date, *, hide_kinds=frozenset()) -> _Portfolio:
-    from patients.models_dm import Signature, SourceVerification
+    from patients.models_dm import Signature
     from patients.models_visits import PlannedVisit
 
     patients = list(patients)
     ids = [p.pk for p in patients]
-    rows = [r for r in form_rows(ids) if r.kind not in hide_kinds]
+    rows = [r for r in form_rows_status(ids) if r.kind not in hide_kinds]
     hashes = {r.key: r.hash for r in rows}
-    verified = {
-        (kind, object_id): digest
-        for kind, object_id, digest in SourceVerification.objects.filter(
-            patient_id__in=ids
-        ).values_list("form_kind", "object_id", "content_hash")
-    }
+    verified = {r.key: r.verified_hash for r in rows if r.verified_hash is not None}
     signed: dict[tuple[str, int], bool] = {}
     for state in signature_states(Signature.objects.filter(patient_id__in=ids), hashes):
         for kind, object_id, _digest in state.signature.forms:
@@ -602,8 +619,14 @@ def site_worklist(study_site, *, user, today: date | None = None) -> list[FormIs
     return _issues(_portfolio(patients, today, hide_kinds=hide))
 
 
-def completeness_by_site(study_id: int, today: date | None = None) -> dict[int, Completeness]:
-    """Per study-site: forms expected, missing, in progress, complete, verified and signed."""
+def completeness_by_site(
+    study_id: int, today: date | None = None, *, study_site_ids: Iterable[int] | None = None
+) -> dict[int, Completeness]:
+    """Per study-site: forms expected, missing, in progress, complete, verified and signed.
+
+    ``study_site_ids`` limits the count to those sites (the ones the reader sees): only their
+    patients' forms are read.
+    """
     from django.utils import timezone
 
     from patients.models import Patient
@@ -612,6 +635,8 @@ def completeness_by_site(study_id: int, today: date | None = None) -> dict[int, 
     patients = Patient.objects.filter(study_site__study_id=study_id).exclude(
         status=Patient.Status.SCREEN_FAILURE
     )
+    if study_site_ids is not None:
+        patients = patients.filter(study_site_id__in=list(study_site_ids))
     p = _portfolio(patients, today, hide_kinds=ARM_REVEALING_KINDS)
     site_of = {pt.pk: pt.study_site_id for pt in p.patients}
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))

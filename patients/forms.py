@@ -145,20 +145,24 @@ LesionFormSet = forms.inlineformset_factory(
 
 
 def lab_formset(data, patient: Patient, prefix: str = "labs"):
-    """One row per analyte not yet entered, the analyte already chosen; saved rows first."""
-    entered = set(patient.screening_labs.values_list("analyte", flat=True)) if patient.pk else set()
-    missing = [a for a in ScreeningLab.Analyte.values if a not in entered]
+    """One row per analyte not yet entered, the analyte already chosen; saved rows first.
+
+    The saved rows are read once: the analytes still missing come from them.
+    """
     formset_class = forms.inlineformset_factory(
         Patient,
         ScreeningLab,
         form=LabForm,
-        extra=len(missing),
+        extra=0,
         can_delete=True,
         max_num=len(ScreeningLab.Analyte.values),
     )
-    return formset_class(
-        data, instance=patient, prefix=prefix, initial=[{"analyte": analyte} for analyte in missing]
-    )
+    formset = formset_class(data, instance=patient, prefix=prefix)
+    entered = {lab.analyte for lab in formset.get_queryset()}
+    missing = [a for a in ScreeningLab.Analyte.values if a not in entered]
+    formset.extra = len(missing)
+    formset.initial_extra = [{"analyte": analyte} for analyte in missing]
+    return formset
 
 
 class ConsentForm(CrispyMixin, forms.ModelForm):

@@ -6,9 +6,23 @@ computed by patients/safety_summary.py (pure) from rows read in a constant numbe
 
 from __future__ import annotations
 
+import copy
+from datetime import date, datetime
+
 from django.contrib import messages
+from django.contrib.postgres.aggregates import JSONBAgg
 from django.core.exceptions import ValidationError
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Concat, JSONObject
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import formats, timezone
@@ -17,11 +31,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from patients import ae_services, safety_summary
 from patients.ae_forms import AdverseEventForm, SaeReportForm
-from patients.models import AdverseEvent, Allocation, CtcaeTerm, Patient
+from patients.models import AdverseEvent, Allocation, CtcaeTerm, Patient, SaeReport
 from studies.access import require, scope_for
 from studies.blinding import sees_allocation
 from studies.lookups import get_patient_for_user, get_study_for_user
-from studies.models import Study
+from studies.models import OutboxEmail, Study
 from studies.roles import DATA_ENTRY_ROLES
 
 SEARCH_LIMIT = 25
@@ -40,21 +54,76 @@ def _can_enter(user, patient) -> bool:
     return scope_for(user).has_role(DATA_ENTRY_ROLES, site.study_id, site.pk)
 
 
+def _sae_queued_at() -> Subquery:
+    """When the event's first SAE email was queued (its outbox row), for ``sae_clocks``."""
+    key = Concat(Value("sae:"), Cast(OuterRef("pk"), output_field=CharField()), Value(":initial"))
+    return Subquery(OutboxEmail.objects.filter(key=key).values("created_at")[:1])
+
+
 def _get_ae(patient, ae_pk: int) -> AdverseEvent:
+    """The event with its term, its SAE reports and when its SAE clock started (the outbox
+    row of its first SAE email): one query, serious or not."""
+    reports = (
+        SaeReport.objects.filter(adverse_event=OuterRef("pk"))
+        .order_by()
+        .values("adverse_event")
+        .annotate(
+            rows=JSONBAgg(
+                JSONObject(
+                    id="id",
+                    kind="kind",
+                    reported_on="reported_on",
+                    narrative="narrative",
+                    created_at="created_at",
+                ),
+                order_by=("reported_on", "pk"),
+            )
+        )
+        .values("rows")
+    )
     ae = (
         AdverseEvent.objects.filter(patient=patient, pk=ae_pk)
         .select_related("term")
-        .prefetch_related("sae_reports")
+        .annotate(report_rows=Subquery(reports), sae_queued_at=_sae_queued_at())
         .first()
     )
     if ae is None:
         raise Http404
+    _keep_reports(
+        ae,
+        [
+            SaeReport(
+                id=row["id"],
+                adverse_event=ae,
+                kind=row["kind"],
+                reported_on=date.fromisoformat(row["reported_on"]),
+                narrative=row["narrative"],
+                created_at=datetime.fromisoformat(row["created_at"]),
+            )
+            for row in ae.report_rows or []
+        ],
+    )
     return ae
 
 
-def _rows(patient, aes: list[AdverseEvent], rules) -> list[dict]:
-    """What the pages show of each event: grade text, acute/late (derived), the SAE clock."""
-    days = ae_services.fraction_days([patient.pk]).get(patient.pk)
+def _keep_reports(ae: AdverseEvent, reports: list[SaeReport]) -> None:
+    """Make ``ae.sae_reports.all()`` return ``reports`` without a query, as
+    ``prefetch_related`` would have (same cache, same attributes)."""
+    cached = ae.sae_reports.all()
+    cached._result_cache = reports
+    cached._prefetch_done = True
+    ae._prefetched_objects_cache = {"sae_reports": cached}
+
+
+_UNREAD = object()
+
+
+def _rows(patient, aes: list[AdverseEvent], rules, days=_UNREAD) -> list[dict]:
+    """What the pages show of each event: grade text, acute/late (derived), the SAE clock.
+
+    ``days``: the patient's first and last delivered fraction, if already read."""
+    if days is _UNREAD:
+        days = ae_services.fraction_days([patient.pk]).get(patient.pk)
     last_fraction = days[1] if days else None
     clocks = ae_services.sae_clocks(aes, rules)
     return [
@@ -68,13 +137,41 @@ def _rows(patient, aes: list[AdverseEvent], rules) -> list[dict]:
     ]
 
 
+def _study_safety(patient) -> tuple[object | None, bool, tuple | None]:
+    """The study's safety rules (None if not set), whether it has a study drug, and the
+    patient's first and last delivered SBRT fraction (None without any): one query."""
+    from patients.models import SafetyRules
+    from treatments.models import DrugRegimen, Fraction
+
+    delivered = Fraction.objects.filter(
+        course__patient_id=patient.pk, status=Fraction.Status.DELIVERED
+    ).order_by()
+    study = (
+        Study.objects.filter(pk=patient.study_site.study_id)
+        .annotate(
+            study_drug=Exists(DrugRegimen.objects.filter(study_id=OuterRef("pk"))),
+            first_fraction=Subquery(delivered.order_by("day").values("day")[:1]),
+            last_fraction=Subquery(delivered.order_by("-day").values("day")[:1]),
+        )
+        .select_related("safety_rules")
+        .first()
+    )
+    try:
+        rules = study.safety_rules
+    except SafetyRules.DoesNotExist:
+        rules = None
+    days = (study.first_fraction, study.last_fraction) if study.first_fraction else None
+    return rules, study.study_drug, days
+
+
 @require_GET
 def patient_aes(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = get_patient_for_user(request.user, patient_pk)
-    rules = ae_services.safety_rules(patient.study_site.study_id)
+    rules, _study_drug, days = _study_safety(patient)
     aes = list(
         AdverseEvent.objects.filter(patient=patient)
         .select_related("term")
+        .annotate(sae_queued_at=_sae_queued_at())
         .prefetch_related("sae_reports")
         .order_by("onset_on", "pk")
     )
@@ -83,7 +180,7 @@ def patient_aes(request: HttpRequest, patient_pk: int) -> HttpResponse:
         "patients/patient_aes.html",
         {
             "patient": patient,
-            "rows": _rows(patient, aes, rules),
+            "rows": _rows(patient, aes, rules, days),
             "rules": rules,
             "late_after_days": rules.late_after_days if rules else 90,
             "can_enter": _can_enter(request.user, patient) and patient.enrolled_on is not None,
@@ -100,18 +197,15 @@ def ae_edit(request: HttpRequest, patient_pk: int, ae_pk: int | None = None) -> 
     ae = _get_ae(patient, ae_pk) if ae_pk is not None else None
     if request.method == "POST" or ae is None:
         require(can_enter)
-    study_id = patient.study_site.study_id
-    rules = ae_services.safety_rules(study_id)
+    rules, study_drug, days = _study_safety(patient)
     form = None
     if can_enter:
-        from treatments.models import DrugRegimen
-
         form = AdverseEventForm(
             request.POST or None,
             # The form works on its own copy: a refused correction leaves the page's event as is.
-            instance=AdverseEvent.objects.get(pk=ae.pk) if ae else None,
+            instance=copy.copy(ae) if ae else None,
             editing=ae is not None,
-            study_drug=DrugRegimen.objects.filter(study_id=study_id).exists(),
+            study_drug=study_drug,
             dlt_window_days=rules.dlt_window_days if rules else None,
             grade_text=ae.term.grade_text(ae.grade).strip() if ae else "",
         )
@@ -129,7 +223,7 @@ def ae_edit(request: HttpRequest, patient_pk: int, ae_pk: int | None = None) -> 
             else:
                 _saved_message(request, saved, ae, rules)
                 return redirect("ae_edit", patient_pk=patient.pk, ae_pk=saved.pk)
-    row = _rows(patient, [ae], rules)[0] if ae else None
+    row = _rows(patient, [ae], rules, days)[0] if ae else None
     return render(
         request,
         "patients/ae_form.html",

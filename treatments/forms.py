@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from crispy_forms.helper import FormHelper
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from lesions.models import Lesion
@@ -44,10 +45,27 @@ class CourseForm(forms.ModelForm):
         self.helper.disable_csrf = True
 
 
+class LesionChoiceField(forms.ModelChoiceField):
+    """A lesion chosen among lesions already read: neither rendering nor validating a form of
+    the formset runs a query (the page reads the patient's lesions once)."""
+
+    def use(self, lesions) -> None:
+        self._by_pk = {str(lesion.pk): lesion for lesion in lesions}
+        self.choices = [("", self.empty_label), *((le.pk, str(le)) for le in lesions)]
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, Lesion):
+            value = value.pk
+        lesion = getattr(self, "_by_pk", {}).get(str(value))
+        if lesion is None:
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return lesion
+
+
 class PrescriptionForm(forms.Form):
-    lesion = forms.ModelChoiceField(
-        label=_("lesion"), queryset=Lesion.objects.none(), required=False
-    )
+    lesion = LesionChoiceField(label=_("lesion"), queryset=Lesion.objects.none(), required=False)
     total_dose_gy = forms.DecimalField(
         label=_("total dose (Gy)"), required=False, max_digits=5, decimal_places=2, min_value=0
     )
@@ -66,7 +84,7 @@ class PrescriptionForm(forms.Form):
     def __init__(self, *args, lesions=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if lesions is not None:
-            self.fields["lesion"].queryset = lesions
+            self.fields["lesion"].use(list(lesions))
 
     def clean(self):
         cleaned = super().clean()

@@ -38,7 +38,9 @@ class LineForm(forms.ModelForm):
 
     class Meta:
         model = SystemicLine
-        fields = ["line_number", "agents", "start", "end", "stop_reason", "stop_detail"]
+        # The agents are a declared field, their choices and initial values given by the page
+        # (read with the line): the form itself runs no query.
+        fields = ["line_number", "start", "end", "stop_reason", "stop_detail"]
         widgets = {"start": DATE, "end": DATE}
         help_texts = {
             "line_number": _(
@@ -50,8 +52,16 @@ class LineForm(forms.ModelForm):
             "stop_detail": _("Optional: e.g. the toxicity, or what the patient chose."),
         }
 
-    def __init__(self, *args, editing: bool = False, **kwargs) -> None:
+    field_order = ["line_number", "agents", "start", "end", "stop_reason", "stop_detail"]
+
+    def __init__(self, *args, editing: bool = False, agents=None, chosen=None, **kwargs) -> None:
+        """``agents``: the controlled list, already read; ``chosen``: the ids of the line's."""
         super().__init__(*args, **kwargs)
+        field = self.fields["agents"]
+        if agents is not None:
+            field.choices = [(agent.pk, field.label_from_instance(agent)) for agent in agents]
+        if chosen is not None:
+            self.initial["agents"] = list(chosen)
         if not editing:
             del self.fields["reason"]
         self.fields["line_number"].widget.attrs.update({"min": 1, "max": 20})

@@ -21,7 +21,7 @@ from datetime import date
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
-from django.db.models import Max, Min, Prefetch
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -314,16 +314,30 @@ class _Facts:
 
 
 def _facts(patient: Patient) -> _Facts:
-    fractions = Fraction.objects.filter(
-        course__patient=patient, status=Fraction.Status.DELIVERED
-    ).aggregate(first=Min("day"), last=Max("day"))
-    last_scan = ImagingAssessment.objects.filter(patient=patient).aggregate(last=Max("scan_date"))
-    progression = (
-        PatientResponse.objects.filter(patient=patient)
-        .values_list("progression_on", flat=True)
-        .first()
+    """First and last delivered fraction, last scan and progression date, in one query."""
+    delivered = Fraction.objects.filter(
+        course__patient=OuterRef("pk"), status=Fraction.Status.DELIVERED
     )
-    return _Facts(fractions["first"], fractions["last"], last_scan["last"], progression)
+    row = (
+        Patient.objects.filter(pk=patient.pk)
+        .annotate(
+            first_fraction=Subquery(delivered.order_by("day").values("day")[:1]),
+            last_fraction=Subquery(delivered.order_by("-day").values("day")[:1]),
+            last_scan=Subquery(
+                ImagingAssessment.objects.filter(patient=OuterRef("pk"))
+                .order_by("-scan_date")
+                .values("scan_date")[:1]
+            ),
+            progression=Subquery(
+                PatientResponse.objects.filter(patient=OuterRef("pk"))
+                .order_by("pk")
+                .values("progression_on")[:1]
+            ),
+        )
+        .values("first_fraction", "last_fraction", "last_scan", "progression")
+        .first()
+    ) or dict.fromkeys(("first_fraction", "last_fraction", "last_scan", "progression"))
+    return _Facts(row["first_fraction"], row["last_fraction"], row["last_scan"], row["progression"])
 
 
 def _rows(patient: Patient) -> tuple[tuple[LineRow, ...], list[lines.SystemicLine]]:

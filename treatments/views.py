@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 from django.contrib import messages
+from django.contrib.postgres.aggregates import JSONBAgg
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, TextField
+from django.db.models.functions import Cast, JSONObject
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -83,24 +88,69 @@ def patient_courses(request: HttpRequest, patient_pk: int) -> HttpResponse:
     )
 
 
+_PRESCRIPTION_FIELDS = ("lesion_id", "total_dose_gy", "fractions", "dose_per_fraction_gy")
+_FRACTION_FIELDS = ("number", "day", "status", "reason")
+
+
+def _rows_of(model, fields: tuple[str, ...], order: str) -> Subquery:
+    """A course's rows of ``model`` as a JSON list of text values (one subquery)."""
+    values = {name: Cast(name, TextField()) for name in fields}
+    return Subquery(
+        model.objects.filter(course=OuterRef("pk"))
+        .order_by()
+        .values("course")
+        .annotate(rows=JSONBAgg(JSONObject(**values), order_by=order))
+        .values("rows")
+    )
+
+
+def _course_with_rows(patient, course_pk: int) -> RadiotherapyCourse | None:
+    """The course with its prescriptions (``rx_rows``) and fraction log (``fx_rows``) as JSON,
+    in one query."""
+    return (
+        RadiotherapyCourse.objects.filter(patient=patient, pk=course_pk)
+        .annotate(
+            rx_rows=_rows_of(Prescription, (*_PRESCRIPTION_FIELDS, "isodose_pct"), "pk"),
+            fx_rows=_rows_of(Fraction, _FRACTION_FIELDS, "number"),
+        )
+        .first()
+    )
+
+
+def _number(text: str | None, kind=Decimal):
+    return kind(text) if text is not None else None
+
+
+def _initial_rows(course) -> tuple[list[dict], list[dict]]:
+    """Initial values of the prescription and fraction rows of a course read with its rows."""
+    prescriptions = [
+        {
+            "lesion": int(row["lesion_id"]),
+            "total_dose_gy": _number(row["total_dose_gy"]),
+            "fractions": _number(row["fractions"], int),
+            "dose_per_fraction_gy": _number(row["dose_per_fraction_gy"]),
+            "isodose_pct": _number(row["isodose_pct"], int),
+        }
+        for row in course.rx_rows or []
+    ]
+    fractions = [
+        {
+            "number": int(row["number"]),
+            "day": date.fromisoformat(row["day"]),
+            "status": row["status"],
+            "reason": row["reason"],
+        }
+        for row in course.fx_rows or []
+    ]
+    return prescriptions, fractions
+
+
 def _formsets(data, patient, course):
-    lesions = patient.lesions.exclude(category=Lesion.Category.NEW).order_by("label")
+    # Read once for every prescription row (each row offers the same lesions).
+    lesions = list(patient.lesions.exclude(category=Lesion.Category.NEW).order_by("label"))
     initial_p, initial_f = [], []
     if course is not None:
-        initial_p = [
-            {
-                "lesion": p.lesion_id,
-                "total_dose_gy": p.total_dose_gy,
-                "fractions": p.fractions,
-                "dose_per_fraction_gy": p.dose_per_fraction_gy,
-                "isodose_pct": p.isodose_pct,
-            }
-            for p in course.prescriptions.all()
-        ]
-        initial_f = [
-            {"number": f.number, "day": f.day, "status": f.status, "reason": f.reason}
-            for f in course.fraction_log.all()
-        ]
+        initial_p, initial_f = _initial_rows(course)
     prescriptions = PrescriptionFormSet(
         data, prefix="rx", initial=initial_p, form_kwargs={"lesions": lesions}
     )
@@ -114,7 +164,7 @@ def course_edit(request: HttpRequest, patient_pk: int, course_pk: int | None = N
     require(_sees_doses(request.user, patient))  # STOP-2: the unblinded planner enters doses
     course = None
     if course_pk is not None:
-        course = RadiotherapyCourse.objects.filter(patient=patient, pk=course_pk).first()
+        course = _course_with_rows(patient, course_pk)
         if course is None:
             raise Http404
     data = request.POST or None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
+from django.db.models import Value
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -14,7 +16,7 @@ from studies.lookups import get_patient_for_user
 from studies.roles import DATA_ENTRY_ROLES
 from treatments import line_services
 from treatments.line_forms import LineForm
-from treatments.models import SystemicLine
+from treatments.models import Agent, SystemicLine
 
 LINE_FIELDS = ("line_number", "start", "end", "stop_reason", "stop_detail")
 
@@ -61,10 +63,21 @@ def line_edit(request: HttpRequest, patient_pk: int, line_pk: int | None = None)
     patient = get_patient_for_user(request.user, patient_pk, write=True)
     line = None
     if line_pk is not None:
-        line = SystemicLine.objects.filter(patient=patient, pk=line_pk).first()
+        # The line with the ids of its agents, in one query.
+        line = (
+            SystemicLine.objects.filter(patient=patient, pk=line_pk)
+            .annotate(agent_ids=ArrayAgg("line_agents__agent_id", default=Value([])))
+            .first()
+        )
         if line is None:
             raise Http404
-    form = LineForm(request.POST or None, instance=line, editing=line is not None)
+    form = LineForm(
+        request.POST or None,
+        instance=line,
+        editing=line is not None,
+        agents=list(Agent.objects.order_by("name")),
+        chosen=[pk for pk in line.agent_ids if pk is not None] if line else None,
+    )
     if request.method == "POST" and form.is_valid():
         try:
             line_services.line_record(

@@ -376,7 +376,8 @@ def _completeness(
     try:
         from patients import casebook
 
-        by_site = casebook.completeness_by_site(study_id)
+        # Only the sites the reader sees: a site user's dashboard reads their site's forms only.
+        by_site = casebook.completeness_by_site(study_id, study_site_ids=[s.pk for s in sites])
     except (AttributeError, ImportError):
         return None
     rows = []

@@ -17,7 +17,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.views.generic import RedirectView
 
-from lesions.models import ImagingAssessment, Lesion
+from lesions.models import ImagingAssessment, Lesion, Measurement
 from patients.ctcae_terms import ensure_terms
 from patients.models import (
     AdverseEvent,
@@ -103,6 +103,9 @@ def targets_at(study, study_site, patient) -> dict[str, object]:
         scan = ImagingAssessment.objects.create(
             patient=patient, scan_date=datetime.date(2026, 1, 5), modality="CT"
         )
+    if not Measurement.objects.filter(assessment__patient=patient).exists():
+        lesion = Lesion.objects.create(patient=patient, label="T1", organ="lung", category="target")
+        Measurement.objects.create(assessment=scan, lesion=lesion, diameter_mm=D("21"))
     course = RadiotherapyCourse.objects.filter(patient=patient).first()
     if course is None:
         course = RadiotherapyCourse.objects.create(
@@ -312,6 +315,7 @@ def _trial_objects(targets) -> dict:
         SbrtConstraint: SbrtConstraint.objects.filter(study=study).first(),
         ArmPrescription: ArmPrescription.objects.filter(arm__study=study).first(),
         Lesion: Lesion.objects.filter(patient=targets["patient"]).first(),
+        Measurement: Measurement.objects.filter(assessment__patient=targets["patient"]).first(),
         SystemicLine: targets["line"],
         DrugRegimen: targets["regimen"],
         DrugCycle: targets["cycle"],
