@@ -505,7 +505,8 @@ def recompute_many(patient_ids, *, strict: bool = False) -> dict[int, str]:
     ids = list(patient_ids)
     loaded = _load(ids)
     results = _run_engines(ids, loaded, strict)
-    TimepointResult.objects.filter(assessment__patient_id__in=ids).delete()
+    scan_ids = [scan.pk for scans in loaded[1].values() for scan in scans]
+    TimepointResult.objects.filter(assessment_id__in=scan_ids).delete()  # index, no join
     PatientResponse.objects.filter(patient_id__in=ids).delete()
     _copy(TimepointResult, _TIMEPOINT_COLUMNS, [row for r in results for row in r[2]])
     now = timezone.now()
