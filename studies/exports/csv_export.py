@@ -4,25 +4,37 @@ Every coded column is followed by ``<column>_label``, the code's label in the re
 language. Values: ISO 8601 dates (date-times with the study's UTC offset), plain decimals, 1/0
 for yes/no, empty for missing. ``data_dictionary.csv`` lists every column of every file with its
 type, description and codes.
+
+Each line is written by PostgreSQL (``sql.csv_line``: quoting, labels, CRLF), a chunk of lines at
+a time; a table with a column only Python formats goes through ``csv.writer``.
 """
 
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterator
+from itertools import batched
 from typing import BinaryIO
 
 from django.utils.translation import gettext as _
 
+from studies.exports import sql
 from studies.exports.sources import (
+    FIRST_VALUE,
     KEY_COLUMNS,
+    RECORD,
+    SITE,
+    SUBJECT,
     TEXT,
     ExportContext,
     count_rows,
     fmt,
+    sql_row,
     table_rows,
+    text_chunks,
 )
 from studies.exports.tables import Prepared, prepare
-from studies.exports.writer import Progress, open_zip, zip_csv
+from studies.exports.writer import Progress, csv_writer, open_zip, zip_csv, zip_text
 
 DICTIONARY = "data_dictionary.csv"
 
@@ -36,21 +48,51 @@ def header(prepared: Prepared) -> list[str]:
     return names
 
 
-def _write_table(zf: zipfile.ZipFile, ctx: ExportContext, prepared: Prepared, progress) -> None:
+def _line_tokens(prepared: Prepared, row: sql.Row) -> list[sql.Token]:
+    """The SQL of a row's CSV line: key columns, each column (and its label), CRLF."""
+    fields = [(SUBJECT, None), (SITE, None), (RECORD, None)]
+    for n, column in enumerate(prepared.columns, FIRST_VALUE):
+        fields.append((n, prepared.codes.get(column.name)))
+    return sql.csv_line(row, fields)
+
+
+def _sql_lines(ctx: ExportContext, prepared: Prepared, row: sql.Row) -> Iterator[tuple[str, int]]:
+    """The table's CSV lines, written by PostgreSQL, a chunk of lines at a time."""
+    what = ("csv", row.iso_dates)
+    chunks = text_chunks(ctx, prepared, (), what, lambda: _line_tokens(prepared, row))
+    for rows in chunks:
+        yield "".join([line for (line,) in rows]), len(rows)
+
+
+def _python_rows(ctx: ExportContext, prepared: Prepared) -> Iterator[list[str]]:
+    """The table's CSV rows formatted here (a column PostgreSQL cannot format as we do)."""
     coded = [prepared.codes.get(c.name) for c in prepared.columns]
     zone = ctx.zone
-    with zip_csv(zf, f"{prepared.name}.csv") as out:
+    for row in table_rows(ctx, prepared):
+        _patient_id, record_id, subject_id, site, *values = row
+        line = [subject_id or "", site, record_id]
+        for value, codes in zip(values, coded, strict=True):
+            text = fmt(value, zone)
+            line.append(text)
+            if codes is not None:
+                line.append(codes.get(text, ""))
+        yield line
+
+
+def _write_table(zf: zipfile.ZipFile, ctx: ExportContext, prepared: Prepared, progress) -> None:
+    """One CSV file, written a chunk of rows at a time."""
+    row = sql_row(prepared)
+    with zip_text(zf, f"{prepared.name}.csv") as text:
+        out = csv_writer(text)
         out.writerow(header(prepared))
-        for row in table_rows(ctx, prepared):
-            _patient_id, record_id, subject_id, site, *values = row
-            line = [subject_id or "", site, record_id]
-            for value, codes in zip(values, coded, strict=True):
-                text = fmt(value, zone)
-                line.append(text)
-                if codes is not None:
-                    line.append(codes.get(text, ""))
-            out.writerow(line)
-            progress.add()
+        if row is None:
+            for rows in batched(_python_rows(ctx, prepared), ctx.chunk_size):
+                out.writerows(rows)
+                progress.add(len(rows))
+        else:
+            for lines, count in _sql_lines(ctx, prepared, row):
+                text.write(lines)
+                progress.add(count)
 
 
 def _write_dictionary(zf: zipfile.ZipFile, tables: list[Prepared]) -> None:
@@ -72,7 +114,7 @@ def _write_dictionary(zf: zipfile.ZipFile, tables: list[Prepared]) -> None:
 def write_csv(ctx: ExportContext, out: BinaryIO, report=None) -> int:
     """Write the zip to ``out``; returns the number of data rows. Call in the export's language."""
     tables = prepare(ctx)
-    progress = Progress(count_rows(ctx, tables), report)
+    progress = Progress(count_rows(ctx, tables) if report else 0, report)
     with open_zip(out) as zf:
         for prepared in tables:
             _write_table(zf, ctx, prepared, progress)

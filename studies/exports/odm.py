@@ -1,7 +1,9 @@
 """CDISC ODM 1.3.2 export: study metadata, sites (and users) and clinical data in one XML file.
 
-Written element by element with ``xml.sax.saxutils.XMLGenerator`` straight to the file, one
-patient at a time (``sources.by_patient``), so memory stays flat whatever the study's size.
+Metadata and admin data are written element by element with ``xml.sax.saxutils.XMLGenerator``;
+the clinical data, the bulk of the file, as strings (each record's ``ItemData`` formatted by
+PostgreSQL, ``sql.xml_items``), byte for byte what the generator would write, one patient at a
+time (``sources.by_patient``), so memory stays flat whatever the study's size.
 
 Shape: ``ODM`` (Snapshot) > ``Study`` (``GlobalVariables``, ``MetaDataVersion`` with one
 ``StudyEventDef`` per part of the casebook, one ``FormDef``/``ItemGroupDef`` per form type,
@@ -14,26 +16,36 @@ trail (who, where, when, why; ``SourceID`` names the form, record and action).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from itertools import batched, chain
 from typing import BinaryIO
-from xml.sax.saxutils import XMLGenerator
+from xml.sax.saxutils import XMLGenerator, escape, quoteattr
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from studies.audit import event_model_for
+from studies.exports import sql
 from studies.exports.sources import (
     ARM,
     BOOLEAN,
+    FIRST_VALUE,
     INTEGER,
+    PATIENT,
+    RECORD,
+    SITE,
+    SUBJECT,
     ExportContext,
     by_patient,
     count_rows,
     fmt,
+    sql_row,
     subject_key,
     table_rows,
+    text_chunks,
 )
 from studies.exports.tables import EVENTS, Prepared, prepare
 from studies.exports.writer import Progress
@@ -65,8 +77,13 @@ def codelist_oid(prepared: Prepared, column_name: str) -> str:
 
 
 class _Xml:
-    def __init__(self, out: BinaryIO) -> None:
-        self.g = XMLGenerator(out, encoding="utf-8", short_empty_elements=True)
+    """Elements written with ``XMLGenerator`` into ``text``; the clinical data, the bulk of the
+    file, is written as strings into the same stream (``write``), byte for byte as the generator
+    would write it."""
+
+    def __init__(self, text: io.TextIOBase) -> None:
+        self.write = text.write
+        self.g = XMLGenerator(text, encoding="utf-8", short_empty_elements=True)
 
     def start(self, name: str, **attrs) -> None:
         self.g.startElement(name, {k: v for k, v in attrs.items() if v is not None})
@@ -257,37 +274,126 @@ def _admin(x: _Xml, ctx: ExportContext, tables: list[Prepared], sites) -> None:
                 )
 
 
-# --- clinical data -------------------------------------------------------------------------------
+# --- clinical data ---------------------------------------------------------------------------
+# Written as strings: what XMLGenerator writes for the same elements (an element is closed by
+# ">" when a child follows, by "/>" when none does; every end tag is followed by a newline).
 
 
-def _form(x: _Xml, ctx: ExportContext, prepared: Prepared, row: tuple) -> None:
-    record_id, values = row[1], row[4:]
-    repeat = str(record_id) if prepared.table.repeating else None
-    with (
-        x.el("FormData", FormOID=form_oid(prepared), FormRepeatKey=repeat),
-        x.el("ItemGroupData", ItemGroupOID=group_oid(prepared)),
-    ):
-        for column, value in zip(prepared.columns, values, strict=True):
-            if value is None or value == "":
-                continue
-            x.leaf("ItemData", ItemOID=item_oid(prepared, column.name), Value=fmt(value, ctx.zone))
+def _python_items(ctx: ExportContext, prepared: Prepared) -> Iterator[tuple]:
+    """(patient id, record id, subject id, site number, items) of a table PostgreSQL cannot
+    format (:func:`sources.sql_row`): the items formatted here."""
+    oids = [
+        f"<ItemData ItemOID={quoteattr(item_oid(prepared, c.name))} Value="
+        for c in prepared.columns
+    ]
+    zone = ctx.zone
+    for row in table_rows(ctx, prepared):
+        items = "".join(
+            f"{oid}{quoteattr(fmt(value, zone))}/>\n"
+            for oid, value in zip(oids, row[FIRST_VALUE:], strict=True)
+            if value is not None and value != ""
+        )
+        yield (*row[:FIRST_VALUE], items)
 
 
-def _subject(x: _Xml, ctx, tables, groups: dict[str, list], site_pks, progress) -> None:
+def _items_tokens(prepared: Prepared, row: sql.Row) -> list[sql.Token]:
+    items = [(n, item_oid(prepared, c.name)) for n, c in enumerate(prepared.columns, FIRST_VALUE)]
+    return sql.xml_items(row, items)
+
+
+def _form_rows(ctx: ExportContext, prepared: Prepared) -> Iterator[tuple]:
+    """(patient id, record id, subject id, site number, items) of each row, ordered by patient:
+    ``items`` are the row's ``ItemData`` elements."""
+    row = sql_row(prepared)
+    if row is None:
+        return _python_items(ctx, prepared)
+    chunks = text_chunks(
+        ctx,
+        prepared,
+        (PATIENT, RECORD, SUBJECT, SITE),
+        ("odm", row.iso_dates),
+        lambda: _items_tokens(prepared, row),
+    )
+    return chain.from_iterable(chunks)
+
+
+class _Forms:
+    """The strings around one form type's records."""
+
+    def __init__(self, prepared: Prepared) -> None:
+        self.open = f"<FormData FormOID={quoteattr(form_oid(prepared))}"
+        self.repeating = prepared.table.repeating
+        group = f"<ItemGroupData ItemGroupOID={quoteattr(group_oid(prepared))}"
+        self.group = group + ">"
+        self.empty = group + "/>\n</FormData>\n"
+        self.close = "</ItemGroupData>\n</FormData>\n"
+
+    def write(self, parts: list[str], rows: list[tuple]) -> None:
+        for row in rows:
+            start = (
+                f'{self.open} FormRepeatKey="{row[RECORD]}">'
+                if self.repeating
+                else (self.open + ">")
+            )
+            items = row[FIRST_VALUE]
+            if items:
+                parts += (start, self.group, items, self.close)
+            else:
+                parts += (start, self.empty)
+
+
+def _subject(
+    x: _Xml, events: list[tuple[str, list]], groups: dict[str, list], site_pks, progress
+) -> None:
     first = next(rows[0] for rows in groups.values() if rows)
-    patient_id, subject_id, site_number = first[0], first[2], first[3]
-    with x.el("SubjectData", SubjectKey=subject_key(subject_id, site_number, patient_id)):
-        if site_number in site_pks:
-            x.leaf("SiteRef", LocationOID=f"LOC.{site_pks[site_number]}")
-        for event in _events_used(tables):
-            forms = [p for p in tables if p.table.event == event and groups[p.name]]
-            if not forms:
-                continue
-            with x.el("StudyEventData", StudyEventOID=f"SE.{event}"):
-                for prepared in forms:
-                    for row in groups[prepared.name]:
-                        _form(x, ctx, prepared, row)
-                        progress.add()
+    patient_id, subject_id, site_number = first[PATIENT], first[SUBJECT], first[SITE]
+    key = quoteattr(subject_key(subject_id, site_number, patient_id))
+    parts = [f"<SubjectData SubjectKey={key}"]
+    children = False
+    if site_number in site_pks:
+        parts.append(f"><SiteRef LocationOID={quoteattr(f'LOC.{site_pks[site_number]}')}/>\n")
+        children = True
+    written = 0
+    for event, forms in events:
+        present = [(name, form) for name, form in forms if groups[name]]
+        if not present:
+            continue
+        parts.append(f'{"" if children else ">"}<StudyEventData StudyEventOID="SE.{event}">')
+        children = True
+        for name, form in present:
+            form.write(parts, groups[name])
+            written += len(groups[name])
+        parts.append("</StudyEventData>\n")
+    parts.append("</SubjectData>\n" if children else "/>\n")
+    x.write("".join(parts))
+    progress.add(written)
+
+
+def _clinical_data(x: _Xml, ctx: ExportContext, tables: list[Prepared], sites, progress) -> None:
+    """``ClinicalData``: the subjects one at a time, then the audit records if asked for."""
+    site_pks = {number: pk for pk, number, _i, _a in sites}
+    forms = {p.name: _Forms(p) for p in tables}
+    events = [
+        (event, [(p.name, forms[p.name]) for p in tables if p.table.event == event])
+        for event in _events_used(tables)
+    ]
+    start = (
+        f"<ClinicalData StudyOID={quoteattr(study_oid(ctx))} MetaDataVersionOID={quoteattr(MDV)}"
+    )
+    x.write(start)
+    children = False
+    streams = {p.name: _form_rows(ctx, p) for p in tables}
+    for _patient_id, groups in by_patient(streams):
+        if not children:
+            x.write(">")
+            children = True
+        _subject(x, events, groups, site_pks, progress)
+    if ctx.include_audit:
+        if not children:
+            x.write(">")
+            children = True
+        _audit_records(x, ctx, tables, progress)
+    x.write("</ClinicalData>\n" if children else "/>\n")
 
 
 def _keeps_reasons(ctx: ExportContext, prepared: Prepared) -> bool:
@@ -298,34 +404,50 @@ def _keeps_reasons(ctx: ExportContext, prepared: Prepared) -> bool:
     return not (ctx.hides(ARM) and revealing)
 
 
+def _leaf(name: str, text: str) -> str:
+    """``<name>text</name>`` (``<name/>`` when empty) and a newline."""
+    return f"<{name}>{escape(text)}</{name}>\n" if text else f"<{name}/>\n"
+
+
 def _audit_records(x: _Xml, ctx: ExportContext, tables: list[Prepared], progress) -> None:
-    with x.el("AuditRecords"):
-        for prepared, events, site in _audit_sources(ctx, tables):
-            reasons = _keeps_reasons(ctx, prepared)
-            fields = (
-                "pgh_id",
-                "pgh_obj_id",
-                "pgh_label",
-                "pgh_created_at",
-                "pgh_context__metadata",
-            )
-            rows = (
-                events.order_by("pgh_id")
-                .values_list(*fields, site)
-                .iterator(chunk_size=ctx.chunk_size)
-            )
-            for pgh_id, obj_id, action, at, meta, site_pk in rows:
+    x.write("<AuditRecords")
+    children = False
+    zone = ctx.zone
+    for prepared, events, site in _audit_sources(ctx, tables):
+        reasons = _keeps_reasons(ctx, prepared)
+        fields = (
+            "pgh_id",
+            "pgh_obj_id",
+            "pgh_label",
+            "pgh_created_at",
+            "pgh_context__metadata",
+        )
+        rows = (
+            events.order_by("pgh_id").values_list(*fields, site).iterator(chunk_size=ctx.chunk_size)
+        )
+        prefix = f"AR.{prepared.name.upper()}."
+        form = form_oid(prepared)
+        for chunk in batched(rows, ctx.chunk_size):
+            parts = [] if children else [">"]
+            children = True
+            for pgh_id, obj_id, action, at, meta, site_pk in chunk:
                 meta = meta or {}
                 user = meta.get("user")
-                ar_id = f"AR.{prepared.name.upper()}.{pgh_id}"
-                with x.el("AuditRecord", EditPoint="DBAudit", UsedImputationMethod="No", ID=ar_id):
-                    x.leaf("UserRef", UserOID=f"USR.{user}" if user else SYSTEM_USER)
-                    x.leaf("LocationRef", LocationOID=f"LOC.{site_pk}")
-                    x.leaf("DateTimeStamp", fmt(at, ctx.zone))
-                    if reasons and meta.get("reason"):
-                        x.leaf("ReasonForChange", str(meta["reason"]))
-                    x.leaf("SourceID", f"{form_oid(prepared)}/{obj_id}/{action}")
-                progress.add()
+                record_id = quoteattr(f"{prefix}{pgh_id}")
+                parts.append(
+                    '<AuditRecord EditPoint="DBAudit" UsedImputationMethod="No" '
+                    f"ID={record_id}>"
+                    f"<UserRef UserOID={quoteattr(f'USR.{user}' if user else SYSTEM_USER)}/>\n"
+                    f"<LocationRef LocationOID={quoteattr(f'LOC.{site_pk}')}/>\n"
+                )
+                parts.append(_leaf("DateTimeStamp", fmt(at, zone)))
+                if reasons and meta.get("reason"):
+                    parts.append(_leaf("ReasonForChange", str(meta["reason"])))
+                parts.append(_leaf("SourceID", f"{form}/{obj_id}/{action}"))
+                parts.append("</AuditRecord>\n")
+            x.write("".join(parts))
+            progress.add(len(chunk))
+    x.write("</AuditRecords>\n" if children else "/>\n")
 
 
 def count_audit(ctx: ExportContext, tables: list[Prepared]) -> int:
@@ -335,30 +457,33 @@ def count_audit(ctx: ExportContext, tables: list[Prepared]) -> int:
 def write_odm(ctx: ExportContext, out: BinaryIO, report=None) -> int:
     """Write the ODM file to ``out``; returns the number of forms (and audit records) written."""
     tables = prepare(ctx)
-    total = count_rows(ctx, tables) + (count_audit(ctx, tables) if ctx.include_audit else 0)
+    if report is not None:
+        audit = count_audit(ctx, tables) if ctx.include_audit else 0
+        total = count_rows(ctx, tables) + audit
+    else:
+        total = 0
     progress = Progress(total, report)
     sites = _sites(ctx)
-    site_pks = {number: pk for pk, number, _i, _a in sites}
     now = timezone.localtime(timezone.now(), ctx.zone)
-    x = _Xml(out)
-    x.g.startDocument()
-    with x.el(
-        "ODM",
-        xmlns=NS,
-        ODMVersion="1.3.2",
-        FileType="Snapshot",
-        FileOID=f"OligoCRF.{ctx.study.code}.{now:%Y%m%dT%H%M%S}",
-        CreationDateTime=now.isoformat(timespec="seconds"),
-        SourceSystem="OligoCRF",
-        Description="blinded" if ctx.blinded else None,
-    ):
-        _study(x, ctx, tables)
-        _admin(x, ctx, tables, sites)
-        with x.el("ClinicalData", StudyOID=study_oid(ctx), MetaDataVersionOID=MDV):
-            streams = {p.name: table_rows(ctx, p) for p in tables}
-            for _patient_id, groups in by_patient(streams):
-                _subject(x, ctx, tables, groups, site_pks, progress)
-            if ctx.include_audit:
-                _audit_records(x, ctx, tables, progress)
-    x.g.endDocument()
+    text = io.TextIOWrapper(out, encoding="utf-8", errors="xmlcharrefreplace", newline="\n")
+    try:
+        x = _Xml(text)
+        x.g.startDocument()
+        with x.el(
+            "ODM",
+            xmlns=NS,
+            ODMVersion="1.3.2",
+            FileType="Snapshot",
+            FileOID=f"OligoCRF.{ctx.study.code}.{now:%Y%m%dT%H%M%S}",
+            CreationDateTime=now.isoformat(timespec="seconds"),
+            SourceSystem="OligoCRF",
+            Description="blinded" if ctx.blinded else None,
+        ):
+            _study(x, ctx, tables)
+            _admin(x, ctx, tables, sites)
+            _clinical_data(x, ctx, tables, sites, progress)
+        x.g.endDocument()
+    finally:
+        text.flush()
+        text.detach()
     return progress.rows

@@ -1,10 +1,16 @@
 """What an export reads: one table per form type (``tables.py``), each a streamed query scoped to
 one study and to the requester's scope.
 
-Every table is read with ``values_list(...).iterator(chunk_size=...)`` (a server-side cursor), so
-an export holds one chunk of rows per open table whatever the size of the study. The tables
-describe themselves (column names, types, descriptions, codes), so the CSV files, their data
-dictionary and the ODM metadata are written from the same definitions.
+Every table is read through a server-side cursor, ``chunk_size`` rows per fetch, so an export
+holds one chunk of rows per open table whatever the size of the study. The tables describe
+themselves (column names, types, descriptions, codes), so the CSV files, their data dictionary
+and the ODM metadata are written from the same definitions.
+
+Speed (issue #9): PostgreSQL formats each row (its CSV line, its ODM items: ``sql.py``,
+:func:`text_chunks`), so Python only moves text; each table's query is compiled by Django once
+per process and run with the export's patient ids (read once, :attr:`ExportContext.patient_ids`)
+as its only varying part. A table with a column PostgreSQL cannot format as ``fmt`` does (a
+date-time, in the study's time zone) is formatted here, from :func:`table_rows`.
 
 Blinding is decided once per export (``ExportContext.blinded``, from
 :func:`studies.blinding.sees_allocation`): a blinded export leaves out the arm, every
@@ -15,21 +21,24 @@ log (its length is the fractionation) and the cycles of a study drug given in on
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from itertools import groupby
+from functools import cached_property
+from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import models
-from django.db.models import Q
+import psycopg
+from django.db import connection, connections, models
+from django.db.models import BooleanField, Expression, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from patients.models import Patient
+from studies.exports import sql
 from studies.models import Arm, Study
 
 #: Rows fetched per round trip of a server-side cursor: the memory bound of an export.
@@ -68,6 +77,12 @@ class ExportContext:
     def patients(self) -> models.QuerySet:
         """The study's patients as the requester may see them (the scope of every table)."""
         return Patient.objects.for_user(self.user).filter(study_site__study_id=self.study.pk)
+
+    @cached_property
+    def patient_ids(self) -> list[int]:
+        """Their ids, read once per export: every table is read for these patients (a list of
+        ids plans faster than the scope's subquery in each of the export's queries)."""
+        return list(self.patients().order_by("pk").values_list("pk", flat=True))
 
     @property
     def zone(self) -> ZoneInfo:
@@ -224,12 +239,46 @@ KEY_COLUMNS = (
 )
 
 
-def table_queryset(ctx: ExportContext, table: Table) -> models.QuerySet:
-    """The table's rows of this study that the requester may see (blinding applied)."""
-    if table.patient:
-        qs = table.model._default_manager.filter(**{f"{table.patient}__in": ctx.patients()})
-    else:
-        qs = ctx.patients()
+class _Scope:
+    """Stands for the export's patient ids in a query compiled once (:func:`text_chunks`)."""
+
+
+SCOPE = _Scope()
+
+
+class InScope(Expression):
+    """``<patient id> = ANY(<ids>)``: the row is of one of the export's patients."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, lookup: str, ids: list[int] | _Scope) -> None:
+        super().__init__(output_field=BooleanField())
+        self.source = F(lookup)
+        self.ids = ids
+
+    def get_source_expressions(self) -> list[Expression]:
+        return [self.source]
+
+    def set_source_expressions(self, exprs) -> None:
+        (self.source,) = exprs
+
+    @property
+    def identity(self):
+        return (type(self), self.source, id(self.ids))
+
+    def as_sql(self, compiler, connection):
+        sql_text, params = compiler.compile(self.source)
+        return f"{sql_text} = ANY(%s::bigint[])", [*params, self.ids]
+
+
+def table_queryset(
+    ctx: ExportContext, table: Table, ids: list[int] | _Scope | None = None
+) -> models.QuerySet:
+    """The table's rows of this study that the requester may see (blinding applied), for the
+    patients ``ids`` (default: the export's)."""
+    ids = ctx.patient_ids if ids is None else ids
+    qs = table.model._default_manager.filter(InScope(table.patient_lookup, ids))
     if table.where is not None:
         qs = qs.filter(table.where)
     if ctx.hides(ARM) and table.blinded_exclude is not None:
@@ -239,8 +288,20 @@ def table_queryset(ctx: ExportContext, table: Table) -> models.QuerySet:
     return qs
 
 
+def _read_as_django_would(prepared) -> bool:
+    """Whether the values PostgreSQL's driver returns are the ones Django's ``values_list``
+    would: no column converted in Python (``from_db_value``) nor computed."""
+    table = prepared.table
+    for c in prepared.columns:
+        if c.lookup in table.annotations or hasattr(_field(table.model, c.lookup), "from_db_value"):
+            return False
+    return True
+
+
 def table_rows(ctx: ExportContext, prepared) -> Iterator[tuple]:
     """(patient id, record id, subject id, site number, *column values), ordered by patient."""
+    if _read_as_django_would(prepared):
+        return chain.from_iterable(text_chunks(ctx, prepared, (), "values", None))
     table = prepared.table
     lookups = (*table.key_lookups(), *(c.lookup for c in prepared.columns))
     return (
@@ -252,7 +313,149 @@ def table_rows(ctx: ExportContext, prepared) -> Iterator[tuple]:
 
 
 def count_rows(ctx: ExportContext, tables: Iterable) -> int:
-    return sum(table_queryset(ctx, p.table).count() for p in tables)
+    """The rows of every table, counted in one query (for the progress of a running export)."""
+    counts, params = [], []
+    for prepared in tables:
+        query = table_queryset(ctx, prepared.table).order_by().values("pk").query
+        statement, used = query.sql_with_params()
+        # Django's SQL of the table's queryset, its values passed as parameters.
+        counts.append(f"(SELECT count(*) FROM ({statement}) AS counted)")  # noqa: S608
+        params.extend(used)
+    if not counts:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + " + ".join(counts), params)
+        return int(cursor.fetchone()[0])
+
+
+# --- rows formatted by PostgreSQL (sql.py) ------------------------------------------------------
+
+#: Where the key columns stand in a row of :func:`table_rows` (and in :func:`text_rows`' tokens).
+PATIENT, RECORD, SUBJECT, SITE = range(4)
+#: Where the first column of a table stands.
+FIRST_VALUE = 4
+
+
+def _nullable(model: type[models.Model], lookup: str) -> bool:
+    """Whether a ``values_list`` lookup may read NULL: a nullable field, or one reached through
+    a nullable or reverse relation (an outer join)."""
+    for part in lookup.split("__"):
+        if part == "pk":
+            return False
+        f = model._meta.get_field(part)
+        if f.null or (f.is_relation and not f.concrete):
+            return True
+        if f.is_relation and part != f.attname:
+            model = f.related_model
+    return False
+
+
+#: (kinds, nullable columns) of a table's visible columns, or None: see :func:`sql_row`.
+_KINDS: dict[tuple, tuple[dict[int, str], frozenset[int]] | None] = {}
+
+
+def _kinds(prepared) -> tuple[dict[int, str], frozenset[int]] | None:
+    table = prepared.table
+    kinds = {PATIENT: sql.INT, RECORD: sql.INT, SUBJECT: sql.TEXT, SITE: sql.TEXT}
+    for n, c in enumerate(prepared.columns, FIRST_VALUE):
+        if c.lookup in table.annotations:
+            kind = sql.sql_kind(None, annotated_text=c.type == TEXT)
+        else:
+            kind = sql.sql_kind(_field(table.model, c.lookup))
+        if kind is None:
+            return None
+        kinds[n] = kind
+    lookups = (*table.key_lookups(), *(c.lookup for c in prepared.columns))
+    nullable = frozenset(
+        n
+        for n, lookup in enumerate(lookups)
+        if lookup in table.annotations or _nullable(table.model, lookup)
+    )
+    return kinds, nullable
+
+
+def sql_row(prepared) -> sql.Row | None:
+    """How PostgreSQL formats each column of a row of :func:`table_rows` (numbered as there);
+    None when a column of the table is left to Python."""
+    key = (prepared.table.name, tuple(c.name for c in prepared.columns))
+    if key not in _KINDS:
+        _KINDS[key] = _kinds(prepared)  # tables are constant: a few entries per process
+    found = _KINDS[key]
+    alias = prepared.table.model._default_manager.db
+    return None if found is None else sql.Row(*found, sql.iso_dates(alias))
+
+
+#: Queries of :func:`text_chunks`, compiled once per process: (alias, SQL before the patient
+#: ids, SQL after them). The SQL holds its values as literals: no parameter to interpolate into
+#: a query of some kilobytes on each run, only the ids between its two parts.
+_COMPILED: dict[tuple, tuple[str, str, str]] = {}
+#: At most this many (tables x formats x blinding x languages): the cache is emptied past it.
+COMPILED_MAX = 512
+#: Stands for the ids while a query is compiled.
+_SCOPE_MARK = "oligocrf.export.patient-ids"
+
+
+def _compiled(ctx: ExportContext, prepared, keys: tuple[int, ...], what: Hashable, tokens) -> tuple:
+    """The query of :func:`text_chunks`, compiled by Django the first time (per process) and
+    kept: its SQL depends only on the table, its visible columns, their codes (labels in the
+    language), blinding and ``what`` is written; the patients are a parameter (:data:`SCOPE`)."""
+    table = prepared.table
+    key = (
+        what,
+        table.name,
+        keys,
+        tuple(c.name for c in prepared.columns),
+        tuple((name, tuple(codes.items())) for name, codes in prepared.codes.items()),
+        ctx.hides(ARM) and table.blinded_exclude is not None,
+        table.model._default_manager.db,
+    )
+    found = _COMPILED.get(key)
+    if found is None:
+        lookups = (*table.key_lookups(), *(c.lookup for c in prepared.columns))
+        qs = table_queryset(ctx, table, SCOPE).order_by(table.patient_lookup, *table.order, "pk")
+        if tokens is None:
+            qs = qs.values_list(*lookups)
+        else:
+            text = sql.Text(tokens(), [F(lookup) for lookup in lookups])
+            qs = qs.annotate(export_text=text).values_list(
+                *(lookups[k] for k in keys), "export_text"
+            )
+        statement, params = qs.query.sql_with_params()
+        params = [_SCOPE_MARK if p is SCOPE else p for p in params]
+        db = connections[qs.db]
+        db.ensure_connection()
+        literal = psycopg.ClientCursor(db.connection).mogrify(statement, params)
+        before, mark, after = literal.partition(f"'{_SCOPE_MARK}'")
+        if not mark or _SCOPE_MARK in after:
+            raise ValueError(f"the patients of {table.name} are not one parameter")
+        if len(_COMPILED) >= COMPILED_MAX:
+            _COMPILED.clear()
+        found = _COMPILED[key] = (qs.db, before, after)
+    return found
+
+
+def text_chunks(
+    ctx: ExportContext,
+    prepared,
+    keys: Iterable[int],
+    what: Hashable,
+    tokens: Callable[[], list] | None,
+) -> Iterator[list[tuple]]:
+    """(*key columns, text) of each row, ordered as :func:`table_rows`, ``ctx.chunk_size`` rows
+    at a time (a server-side cursor). The text is built by PostgreSQL from ``tokens()`` over the
+    row's columns (numbered as in :func:`table_rows`); ``what`` names that text (the tokens of
+    one ``what`` must depend only on the table and its prepared columns and codes). Without
+    ``tokens``, the rows of :func:`table_rows` as the driver reads them."""
+    alias, before, after = _compiled(ctx, prepared, tuple(keys), what, tokens)
+    ids = "'{" + ",".join(str(int(pk)) for pk in ctx.patient_ids) + "}'"
+    db = connections[alias]
+    streamed = not db.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+    with db.chunked_cursor() if streamed else db.cursor() as cursor:
+        cursor.execute(before + ids + after)
+        while rows := cursor.fetchmany(ctx.chunk_size):
+            yield rows
+            if len(rows) < ctx.chunk_size:
+                break  # the last chunk: no round trip for an empty one
 
 
 # --- reading several tables patient by patient ----------------------------------------------------

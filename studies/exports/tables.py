@@ -8,6 +8,7 @@ what it leaves out when only some arms are assessed with iRECIST.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from django.db.models import Q, StringAgg, Value
@@ -387,8 +388,11 @@ def _schedule() -> tuple[Table, ...]:
     )
 
 
+@cache
 def all_tables() -> tuple[Table, ...]:
-    """Every form type, in the order of the files and of the ODM forms."""
+    """Every form type, in the order of the files and of the ODM forms (defined once per
+    process: the definitions are constant, their descriptions and labels translated when
+    written)."""
     return (
         _patients(),
         *_screening(),

@@ -68,16 +68,39 @@ class Progress:
 
 
 @contextmanager
-def zip_csv(zf: zipfile.ZipFile, name: str) -> Iterator[csv.writer]:
-    """A CSV writer streaming into one member of a zip file (nothing held in memory)."""
+def zip_text(zf: zipfile.ZipFile, name: str) -> Iterator[io.TextIOWrapper]:
+    """A UTF-8 text stream into one member of a zip file (written as it comes, not held)."""
     with zf.open(name, "w", force_zip64=True) as member:
         text = io.TextIOWrapper(member, encoding="utf-8", newline="")
         try:
-            yield csv.writer(text, lineterminator="\r\n")
+            yield text
         finally:
             text.flush()
             text.detach()
 
 
+def csv_writer(text: io.TextIOBase) -> csv.writer:
+    """The CSV dialect of every export file (excel, CRLF line ends)."""
+    return csv.writer(text, lineterminator="\r\n")
+
+
+@contextmanager
+def zip_csv(zf: zipfile.ZipFile, name: str) -> Iterator[csv.writer]:
+    """A CSV writer streaming into one member of a zip file (nothing held in memory)."""
+    with zip_text(zf, name) as text:
+        yield csv_writer(text)
+
+
+#: Deflate level of the zip exports: the fastest. Level 6 (zlib's default) took as long as
+#: reading and formatting the rows, for files only about a quarter smaller.
+COMPRESS_LEVEL = 1
+
+
 def open_zip(out: BinaryIO) -> zipfile.ZipFile:
-    return zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
+    return zipfile.ZipFile(
+        out,
+        "w",
+        compression=zipfile.ZIP_DEFLATED,
+        compresslevel=COMPRESS_LEVEL,
+        allowZip64=True,
+    )
