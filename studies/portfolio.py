@@ -204,8 +204,6 @@ class Generator:
         self._derived()
         with _triggers_off():
             self._audit_history()
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
         return self.counts
 
     def _ensure_studies(self) -> None:
