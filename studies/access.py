@@ -23,6 +23,7 @@ class Grant:
     study_site_id: int | None  # None: every site of the study
     role: str
     blinded: bool
+    double_blind_study: bool = False  # the study is double-blind (two-factor policy)
 
 
 @dataclass(frozen=True)
@@ -76,12 +77,18 @@ def scope_for(user) -> Scope:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         scope = Scope(superuser=False, grants=())
     else:
-        from studies.models import Membership
+        from studies.models import Membership, Study
 
         rows = Membership.objects.filter(user=user, is_active=True).values_list(
-            "study_id", "study_site_id", "role", "blinded"
+            "study_id", "study_site_id", "role", "blinded", "study__blinding"
         )
-        scope = Scope(superuser=user.is_superuser, grants=tuple(Grant(*row) for row in rows))
+        scope = Scope(
+            superuser=user.is_superuser,
+            grants=tuple(
+                Grant(*row[:4], double_blind_study=row[4] == Study.Blinding.DOUBLE_BLIND)
+                for row in rows
+            ),
+        )
     setattr(user, _CACHE_ATTR, scope)
     return scope
 
