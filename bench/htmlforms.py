@@ -15,6 +15,7 @@ class HtmlForm:
     method: str
     action: str
     fields: list[tuple[str, str]] = field(default_factory=list)
+    unticked: set[str] = field(default_factory=set)  # checkboxes shown but not ticked
 
     def names(self) -> set[str]:
         return {name for name, _value in self.fields}
@@ -59,6 +60,8 @@ class FormParser(HTMLParser):
         if kind in ("checkbox", "radio"):
             if "checked" in a:
                 self._form.fields.append((name, a.get("value", "on")))
+            elif kind == "checkbox":
+                self._form.unticked.add(name)
         elif kind in ("submit", "image"):
             self._submit(name, a.get("value", ""))
         elif kind not in ("file", "reset", "button"):
@@ -122,6 +125,11 @@ def entry_form(html: str, path: str) -> HtmlForm:
     return max(candidates, key=lambda f: len(f.fields))
 
 
+#: Confirmations a user ticks when saving a record again as it was (the SBRT course's protocol
+#: deviations were confirmed when it was first saved).
+CONFIRMATIONS = ("confirm_deviations",)
+
+
 def post_data(form: HtmlForm, reason: str = REASON) -> dict[str, list[str]]:
     """The form's values as the test client takes them, with a reason for change."""
     data: dict[str, list[str]] = {}
@@ -130,6 +138,9 @@ def post_data(form: HtmlForm, reason: str = REASON) -> dict[str, list[str]]:
             data.setdefault(name, []).append(value)
     if "reason" in data or "reason" not in form.names():
         data["reason"] = [reason]
+    for name in CONFIRMATIONS:
+        if name in form.unticked:
+            data[name] = ["on"]
     return data
 
 

@@ -189,7 +189,7 @@ EDIT_PAGES = (
     ("ae_edit", "ae", "ae_pk"),
     ("lab_edit", "lab", "lab_pk"),
 )
-POSTED_PAGES = ("line_edit", "ae_edit", "lab_edit")
+POSTED_PAGES = ("scan_edit", "course_edit", "line_edit", "ae_edit", "lab_edit")
 ADMIN_MODELS = ("patients_patient", "patients_adverseevent", "patients_labresult")
 
 

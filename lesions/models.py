@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from lesions.querysets import LesionScopedQuerySet
 from patients.models import Patient
 from studies.audit import audited
+from studies.validation import LoadedRelationsMixin
 
 
 class Organ(models.TextChoices):
@@ -44,7 +45,7 @@ class Response(models.TextChoices):
 
 
 @audited()
-class Lesion(models.Model):
+class Lesion(LoadedRelationsMixin, models.Model):
     class Category(models.TextChoices):
         TARGET = "target", _("Target")
         NON_TARGET = "non_target", _("Non-target")
@@ -85,7 +86,7 @@ class Lesion(models.Model):
 
 
 @audited()
-class ImagingAssessment(models.Model):
+class ImagingAssessment(LoadedRelationsMixin, models.Model):
     class Modality(models.TextChoices):
         CT = "CT", _("CT")
         MRI = "MRI", _("MRI")
@@ -136,7 +137,7 @@ class ImagingAssessment(models.Model):
 
 
 @audited()
-class Measurement(models.Model):
+class Measurement(LoadedRelationsMixin, models.Model):
     class State(models.TextChoices):
         PRESENT = "present", _("Measured")
         DISAPPEARED = "disappeared", _("Disappeared")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -222,6 +222,20 @@ def patient_lock_q(patient) -> Q:
         | Q(level=DataLock.Level.SITE, study_site_id=patient.study_site_id)
         | Q(level=DataLock.Level.PATIENT, patient_id=patient.pk)
     )
+
+
+def patient_lock_subquery() -> Subquery:
+    """The earliest active lock covering all of the outer query's patient (its id, or None):
+    :func:`patient_lock_q` as a subquery of a ``Patient`` queryset."""
+    covering = DataLock.objects.filter(
+        Q(released_at__isnull=True, study_id=OuterRef("study_site__study_id"))
+        & (
+            Q(level=DataLock.Level.STUDY)
+            | Q(level=DataLock.Level.SITE, study_site_id=OuterRef("study_site_id"))
+            | Q(level=DataLock.Level.PATIENT, patient_id=OuterRef("pk"))
+        )
+    )
+    return Subquery(covering.order_by("locked_at").values("pk")[:1])
 
 
 def lock_for(patient, kind: str | None = None, object_id: int | None = None) -> DataLock | None:

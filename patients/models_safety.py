@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from patients.querysets import PatientDataQuerySet, StudySiteDataQuerySet
 from studies.audit import audited
 from studies.models import Study, StudySite
+from studies.validation import LoadedRelationsMixin
 
 
 class CtcaeTerm(models.Model):
@@ -102,7 +103,7 @@ class Attribution(models.TextChoices):
 
 
 @audited()
-class AdverseEvent(models.Model):
+class AdverseEvent(LoadedRelationsMixin, models.Model):
     class Action(models.TextChoices):
         NONE = "none", _("None")
         DOSE_REDUCED = "dose_reduced", _("Dose reduced")
@@ -276,7 +277,7 @@ class NormalRange(models.Model):
 
 
 @audited()
-class LabResult(models.Model):
+class LabResult(LoadedRelationsMixin, models.Model):
     """One analyte of one sample; the CTCAE grade is computed and stored with the value."""
 
     patient = models.ForeignKey(

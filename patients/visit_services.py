@@ -21,9 +21,10 @@ import logging
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max, Min
+from django.db.models import Max, Min, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -87,9 +88,12 @@ def randomisation_day(allocation: Allocation | None, study: Study) -> date | Non
 def patient_anchors(patient: Patient, study: Study) -> schedule.Anchors:
     """The patient's anchor events: one query (SBRT fractions) when ``patient`` comes with its
     ``allocation`` and ``response`` selected, as in :func:`visits_sync`."""
-    sbrt = Fraction.objects.filter(
-        course__patient=patient, status=Fraction.Status.DELIVERED
-    ).aggregate(first=Min("day"), last=Max("day"))
+    if hasattr(patient, "sbrt_first"):  # read with the patient (visits_sync)
+        sbrt = {"first": patient.sbrt_first, "last": patient.sbrt_last}
+    else:
+        sbrt = Fraction.objects.filter(
+            course__patient=patient, status=Fraction.Status.DELIVERED
+        ).aggregate(first=Min("day"), last=Max("day"))
     response = getattr(patient, "response", None)
     off_study = patient.status_changed_on if patient.status == Patient.Status.OFF_STUDY else None
     return schedule.Anchors(
@@ -162,8 +166,35 @@ def _clear(patient: Patient) -> None:
     PlannedVisit.objects.filter(patient=patient, state__in=_MOVABLE).delete()
 
 
+def _record_days() -> dict:
+    """Annotations of a patient read by :func:`visits_sync`: the first and last delivered SBRT
+    fraction (anchors), the scans (date and pk) and the sample days, in the same query."""
+    delivered = Fraction.objects.filter(
+        course__patient=OuterRef("pk"), status=Fraction.Status.DELIVERED
+    ).order_by()
+    scans = ImagingAssessment.objects.filter(patient=OuterRef("pk")).order_by("scan_date", "pk")
+    return {
+        "sbrt_first": Subquery(delivered.order_by("day").values("day")[:1]),
+        "sbrt_last": Subquery(delivered.order_by("-day").values("day")[:1]),
+        "scan_days": ArraySubquery(scans.values("scan_date")),
+        "scan_pks": ArraySubquery(scans.values("pk")),
+        "lab_days": ArraySubquery(
+            LabResult.objects.filter(patient=OuterRef("pk"))
+            .order_by("sampled_on")
+            .values("sampled_on")
+            .distinct()
+        ),
+    }
+
+
 def _records(patient: Patient, kinds: set[str]) -> tuple[dict[date, int], set[date]]:
     """Scan dates (-> scan pk) and sample dates of the patient, as far as the schedule needs."""
+    if hasattr(patient, "scan_days"):  # read with the patient (visits_sync)
+        scans = dict(zip(patient.scan_days, patient.scan_pks, strict=True))
+        return (
+            scans if Kind.IMAGING in kinds else {},
+            set(patient.lab_days) if Kind.LABS in kinds else set(),
+        )
     scans: dict[date, int] = {}
     if Kind.IMAGING in kinds:
         scans = dict(
@@ -216,6 +247,7 @@ def visits_sync(patient: Patient) -> None:
     patient = (
         Patient.objects.select_for_update(of=("self",))
         .select_related("study_site__study", "allocation", "response")
+        .annotate(**_record_days())
         .get(pk=patient.pk)
     )
     if patient.enrolled_on is None:

@@ -35,12 +35,15 @@ def get_patient_for_user(user, pk: int, *, write: bool = False):
     """A patient of the user's scope (404 otherwise); ``write`` needs a data-entry role there."""
     from patients.models import Patient
 
-    patient = (
-        Patient.objects.for_user(user)
-        .select_related("study_site__study", "study_site__site")
-        .filter(pk=pk)
-        .first()
+    patients = Patient.objects.for_user(user).select_related(
+        "study_site__study", "study_site__site"
     )
+    if write:
+        from patients.locking import patient_lock_subquery
+
+        # Whether a lock covers the patient, in the same query.
+        patients = patients.annotate(active_lock_id=patient_lock_subquery())
+    patient = patients.filter(pk=pk).first()
     if patient is None:
         raise Http404
     if write:
@@ -49,11 +52,10 @@ def get_patient_for_user(user, pk: int, *, write: bool = False):
                 DATA_ENTRY_ROLES, patient.study_site.study_id, patient.study_site_id
             )
         )
-        from patients.locking import DataLocked, lock_for
+        if patient.active_lock_id is not None:
+            from patients.locking import DataLock, DataLocked
 
-        lock = lock_for(patient)
-        if lock is not None:
-            raise DataLocked(lock)
+            raise DataLocked(DataLock.objects.get(pk=patient.active_lock_id))
     return patient
 
 

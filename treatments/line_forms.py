@@ -14,8 +14,34 @@ DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 class AgentChoiceField(forms.ModelMultipleChoiceField):
     """Agents labelled with their class: "sunitinib (Tyrosine kinase inhibitor)"."""
 
+    #: The controlled list as the page read it ({"pk": agent}); None: read it from the queryset.
+    loaded: dict[str, Agent] | None = None
+
     def label_from_instance(self, obj: Agent) -> str:
         return f"{obj.name} ({obj.get_drug_class_display()})"
+
+    def _check_values(self, value):
+        """The chosen agents, from the list the page already read (no second query)."""
+        if self.loaded is None:
+            return super()._check_values(value)
+        try:
+            values = frozenset(value)
+        except TypeError:
+            raise forms.ValidationError(
+                self.error_messages["invalid_list"], code="invalid_list"
+            ) from None
+        chosen = []
+        for val in sorted(values, key=str):
+            self.validate_no_null_characters(val)
+            agent = self.loaded.get(str(val))
+            if agent is None:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": val},
+                )
+            chosen.append(agent)
+        return chosen
 
 
 class LineForm(forms.ModelForm):
@@ -60,6 +86,7 @@ class LineForm(forms.ModelForm):
         field = self.fields["agents"]
         if agents is not None:
             field.choices = [(agent.pk, field.label_from_instance(agent)) for agent in agents]
+            field.loaded = {str(agent.pk): agent for agent in agents}
         if chosen is not None:
             self.initial["agents"] = list(chosen)
         if not editing:

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Prefetch, Subquery
@@ -146,13 +147,14 @@ def _caused_message(
 
 
 def _saved_lines(patient: Patient, exclude_pk: int | None) -> list[lines.SystemicLine]:
+    # The other lines with their agents' names, in one query.
     others = (
         SystemicLine.objects.filter(patient=patient)
         .exclude(pk=exclude_pk)
-        .prefetch_related(Prefetch("agents", queryset=Agent.objects.order_by("name")))
+        .annotate(agent_names=ArrayAgg("agents__name", ordering="agents__name", default=[]))
         .order_by("start", "pk")
     )
-    return [_pure(other, [a.name for a in other.agents.all()]) for other in others]
+    return [_pure(other, [n for n in other.agent_names if n is not None]) for other in others]
 
 
 def _date_errors(data: dict) -> dict[str, list[str]]:
@@ -233,6 +235,7 @@ def line_record(
     list(Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk", flat=True))
     chosen = list({agent.pk: agent for agent in agents}.values())
     record = line or SystemicLine(patient=patient)
+    record.patient = patient  # the patient read by the caller (no query to re-check it)
     for field, value in data.items():
         setattr(record, field, value)
     errors = _problems(patient, record, chosen, data)

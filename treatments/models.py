@@ -18,11 +18,12 @@ from lesions.models import Lesion
 from patients.models import Patient
 from studies.audit import audited
 from studies.models import Arm, Study
+from studies.validation import LoadedRelationsMixin
 from treatments.querysets import CourseQuerySet, PatientDataQuerySet
 
 
 @audited()
-class RadiotherapyCourse(models.Model):
+class RadiotherapyCourse(LoadedRelationsMixin, models.Model):
     class Technique(models.TextChoices):
         CYBERKNIFE = "cyberknife", _("CyberKnife")
         TRUEBEAM = "truebeam", _("TrueBeam")
@@ -260,7 +261,7 @@ class Agent(models.Model):
 
 
 @audited()
-class SystemicLine(models.Model):
+class SystemicLine(LoadedRelationsMixin, models.Model):
     """One line of systemic therapy for metastatic disease (agents in LineAgent)."""
 
     class StopReason(models.TextChoices):

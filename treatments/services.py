@@ -59,12 +59,27 @@ class DeviationsToConfirm(Exception):  # noqa: N818 - a question to the user, no
         self.deviations = deviations
 
 
+_RULES_ATTR = "_oligocrf_sbrt_rules"
+
+
+def _constraint_row(patient: Patient) -> SbrtConstraint | None:
+    """The study's SBRT constraints, read once per patient object (a request's checks share it)."""
+    if not hasattr(patient, _RULES_ATTR + "_row"):
+        row = SbrtConstraint.objects.filter(study_id=patient.study_site.study_id).first()
+        setattr(patient, _RULES_ATTR + "_row", row)
+    return getattr(patient, _RULES_ATTR + "_row")
+
+
 def study_rules(patient: Patient) -> constraints.Rules:
-    study = patient.study_site.study
-    rules = SbrtConstraint.objects.filter(study=study).first()
+    """The engine's rules for the patient: the study's constraints and the arm's fixed dose
+    (read once per patient object)."""
+    cached = getattr(patient, _RULES_ATTR, None)
+    if cached is not None:
+        return cached
+    rules = _constraint_row(patient)
     allocation = getattr(patient, "allocation", None)
     fixed = ArmPrescription.objects.filter(arm_id=allocation.arm_id).first() if allocation else None
-    return constraints.Rules(
+    result = constraints.Rules(
         allowed_fractions=frozenset(rules.fraction_counts) if rules else frozenset(),
         max_overall_days=rules.max_overall_days if rules else None,
         weekdays_only=rules.weekdays_only if rules else False,
@@ -73,10 +88,12 @@ def study_rules(patient: Patient) -> constraints.Rules:
         all_progressing_lesions_treated=rules.all_progressing_lesions_treated if rules else False,
         arm_prescription=(fixed.total_dose_gy, fixed.fractions) if fixed else None,
     )
+    setattr(patient, _RULES_ATTR, result)
+    return result
 
 
 def _max_dose_per_fraction(patient: Patient) -> Decimal:
-    rules = SbrtConstraint.objects.filter(study_id=patient.study_site.study_id).first()
+    rules = _constraint_row(patient)
     return rules.max_dose_per_fraction_gy if rules else Decimal(30)
 
 
@@ -176,53 +193,82 @@ def course_record(
     if deviations and not confirmed:
         raise DeviationsToConfirm(deviations)
     with reason_for_change(reason or "SBRT course", user=by.pk):
+        new = course is None
         course = course or RadiotherapyCourse(patient=patient)
+        course.patient = patient  # read by the caller: no query to re-check it
         for field, value in data.items():
             setattr(course, field, value)
         if course.pk is None:
             course.number = patient.courses.count() + 1
         course.full_clean()
         course.save()
-        _replace_children(course, prescriptions, fractions)
-        course.deviations.exclude(rule__in=[d.rule for d in deviations]).delete()
-        for deviation in deviations:
-            ProtocolDeviation.objects.update_or_create(
-                course=course,
-                rule=deviation.rule,
-                defaults={
-                    "message": deviation.message[:300],
-                    "arm_revealing": deviation.arm_revealing,
-                },
-            )
+        _sync_rows(
+            ProtocolDeviation,
+            course,
+            "rule",
+            {
+                d.rule: {"message": d.message[:300], "arm_revealing": d.arm_revealing}
+                for d in deviations
+            },
+            new=new,
+        )
+        _replace_children(course, prescriptions, fractions, new=new)
         visits_sync(patient)
     return course
 
 
-def _replace_children(course, prescriptions: list[PrescriptionRow], fractions) -> None:
-    keep = {row.lesion.pk for row in prescriptions}
-    course.prescriptions.exclude(lesion_id__in=keep).delete()
-    for row in prescriptions:
-        Prescription.objects.update_or_create(
-            course=course,
-            lesion=row.lesion,
-            defaults={
+def _sync_rows(model, course, key: str, wanted: dict, *, new: bool) -> None:
+    """Make the course's ``model`` rows those of ``wanted`` ({key value: field values}): delete
+    the others, update the changed ones, create the missing ones, in at most four queries for
+    any number of rows. Unchanged rows are not written (no audit row for them)."""
+    existing = {} if new else {getattr(r, key): r for r in model.objects.filter(course=course)}
+    gone = [row.pk for k, row in existing.items() if k not in wanted]
+    if gone:
+        model.objects.filter(pk__in=gone).delete()
+    created, changed, fields = [], [], set()
+    for k, values in wanted.items():
+        row = existing.get(k)
+        if row is None:
+            created.append(model(course=course, **{key: k}, **values))
+            continue
+        differs = [name for name, value in values.items() if getattr(row, name) != value]
+        if differs:
+            for name in differs:
+                setattr(row, name, values[name])
+            changed.append(row)
+            fields.update(differs)
+    if changed:
+        model.objects.bulk_update(changed, sorted(fields))
+    if created:
+        model.objects.bulk_create(created)
+
+
+def _replace_children(course, prescriptions: list[PrescriptionRow], fractions, *, new=False):
+    _sync_rows(
+        Prescription,
+        course,
+        "lesion_id",
+        {
+            row.lesion.pk: {
                 "total_dose_gy": row.total_dose_gy,
                 "fractions": row.fractions,
                 "dose_per_fraction_gy": row.dose_per_fraction_gy,
                 "isodose_pct": row.isodose_pct,
-            },
-        )
-    course.fraction_log.exclude(number__in=[row.number for row in fractions]).delete()
-    for row in fractions:
-        Fraction.objects.update_or_create(
-            course=course,
-            number=row.number,
-            defaults={
-                "day": row.day,
-                "status": row.status,
-                "reason": row.reason,
-            },
-        )
+            }
+            for row in prescriptions
+        },
+        new=new,
+    )
+    _sync_rows(
+        Fraction,
+        course,
+        "number",
+        {
+            row.number: {"day": row.day, "status": row.status, "reason": row.reason}
+            for row in fractions
+        },
+        new=new,
+    )
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,7 @@ def _imaging(patient, by, scans: int) -> None:
 
 def _sbrt(patient) -> None:
     first = _day(ENROLLED_DAYS_AGO - 10)
+    first -= timedelta(days=first.weekday())  # a Monday: five fractions on weekdays
     course = RadiotherapyCourse.objects.create(
         patient=patient, technique="truebeam", planned_start=first
     )
@@ -151,6 +152,7 @@ def _line(patient, number: int) -> None:
 def _cycles(patient, by) -> None:
     regimen = DrugRegimen.objects.get(study=patient.study_site.study)
     first = _day(ENROLLED_DAYS_AGO - 10)
+    first -= timedelta(days=first.weekday())  # a Monday: five fractions on weekdays
     for number in range(1, regimen.max_cycles + 1):
         drug_services.cycle_record(
             patient=patient,

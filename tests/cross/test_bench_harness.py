@@ -83,7 +83,8 @@ def test_every_measured_page_exists(bench_urls):
     groups = {spec.group for spec in specs}
     assert {"floor_bare", "floor_table", "floor_changelist", "list", "casebook"} <= groups
     assert {"crf_get", "crf_post", "admin", "admin_audit"} <= groups
-    assert {s.url_name for s in specs if s.method == "POST"} == {"ae_edit", "lab_edit", "line_edit"}
+    posted = {s.url_name for s in specs if s.method == "POST"}
+    assert posted == {"scan_edit", "course_edit", "ae_edit", "lab_edit", "line_edit"}
 
 
 # --- settings ----------------------------------------------------------------------------------
@@ -253,6 +254,20 @@ def test_the_entry_form_is_submitted_as_a_browser_would():
     assert "csrfmiddlewaretoken" not in data
     assert data["reason"] == ["bench"]
     assert data["agents"] == ["1", "3"]
+
+
+def test_a_shown_confirmation_is_ticked_and_other_unticked_boxes_stay_unticked():
+    page = """<form method="post">
+      <input type="checkbox" name="confirm_deviations">
+      <input type="checkbox" name="serious">
+      <input type="text" name="reason" value="">
+    </form>"""
+    form = entry_form(page, "/patients/1/sbrt/2/")
+    assert form.unticked == {"confirm_deviations", "serious"}
+    data = post_data(form)
+    assert data["confirm_deviations"] == ["on"]
+    assert "serious" not in data
+    assert "confirm_deviations" not in post_data(entry_form(FORM_PAGE, "/patients/1/ae/2/"))
 
 
 def test_a_page_without_its_own_post_form_is_refused():

@@ -35,10 +35,19 @@ from tests.patients.conftest import investigator, seeds  # noqa: F401 - fixtures
 pytestmark = pytest.mark.django_db
 
 PAGE_BUDGET = 12
-CHANGELIST_BUDGET = 15
+CHANGELIST_BUDGET = 10
 # Saving a form runs the service: locks, checks, the audited write, the engines (RECIST, visit
-# plan) and the automatic edit checks.  Flat, but above PAGE_BUDGET.
-POST_BUDGET = {"ae_edit": 21, "lab_edit": 25, "line_edit": 21, "scan_edit": 44}
+# plan) and the automatic edit checks, within the page budget; a follow-up scan (its
+# measurements, the RECIST recomputation, the visit plan and the edit checks) and an SBRT
+# course (prescriptions, fractions, protocol deviations, visit plan) above it, but flat.
+SAVEPOINT = re.compile(r'(^|;\s*)(RELEASE )?SAVEPOINT "[^"]+"\s*$')
+POST_BUDGET = {
+    "ae_edit": PAGE_BUDGET,
+    "lab_edit": PAGE_BUDGET,
+    "line_edit": PAGE_BUDGET,
+    "scan_edit": 21,
+    "course_edit": 20,
+}
 CHANGELISTS = (
     "patients_patient",
     "patients_adverseevent",
@@ -101,6 +110,10 @@ def _edited(name: str, data: dict[str, list[str]]) -> dict[str, list[str]]:
         data["grade"] = ["2" if data["grade"][0] == "1" else "1"]
     elif name == "line_edit":
         data["stop_detail"] = [data.get("stop_detail", [""])[0] + "x"]
+    elif name == "course_edit":
+        key = next(k for k in data if k.startswith("fx-") and k.endswith("-reason"))
+        data[key] = [data[key][0] + "x"]
+        data["confirm_deviations"] = ["on"]  # the deviations were confirmed when first saved
     elif name == "scan_edit":
         key = next(k for k in data if k.endswith("-diameter_mm"))
         data[key] = [str(D(data[key][0]) + D("0.5"))]
@@ -130,10 +143,14 @@ def _measure(w, assert_max) -> dict[str, int]:
     for name, budget in POST_BUDGET.items():
         url = _patient_pages(w)[name]
         data = _edited(name, budget_world.form_data(investigator_.get(url).content.decode()))
-        with assert_max(budget, info=f"POST {name}") as captured:
+        with assert_max(budget + 4, info=f"POST {name}") as captured:
             response = investigator_.post(url, data)
         assert response.status_code == 302, f"POST {name}: {response.status_code}"
-        counts[f"POST {name}"] = len(captured.captured_queries)
+        # In production the view's transaction is a BEGIN and a COMMIT of the connection, not
+        # statements; inside the test's transaction it becomes a SAVEPOINT and its RELEASE.
+        statements = [q for q in captured.captured_queries if not SAVEPOINT.search(q["sql"])]
+        assert len(statements) <= budget, f"POST {name}: {len(statements)} > {budget}"
+        counts[f"POST {name}"] = len(statements)
     data_manager = _client(w.users["data_manager"])
     for name in CHANGELISTS:
         get(data_manager, name, reverse(f"admin:{name}_changelist"), CHANGELIST_BUDGET)
