@@ -5,7 +5,13 @@ from __future__ import annotations
 from django.contrib import admin
 
 from patients.models import Patient
-from studies.admin_base import AuditEventAdmin, ScopedAdmin
+from studies.admin_base import (
+    LONG_LIST_PER_PAGE,
+    AuditEventAdmin,
+    InScopeSiteFilter,
+    InScopeStudyFilter,
+    ScopedAdmin,
+)
 from studies.audit import event_model_for
 
 
@@ -21,9 +27,20 @@ class PatientAdmin(ScopedAdmin):
         "screened_on",
         "enrolled_on",
     ]
-    list_filter = ["study_site__study", "status", "screening_outcome", "study_site__site"]
+    list_filter = [
+        ("study_site__study", InScopeStudyFilter),
+        "status",
+        "screening_outcome",
+        ("study_site__site", InScopeSiteFilter),
+    ]
+    # Newest first, like the adverse events and lab results: an index scan on the primary key.
+    # The model's order (study code, site number, screening number) sorts every visible patient
+    # across three tables for each page (7 ms at 2,000 patients); it is a click on a column away.
+    ordering = ["-pk"]
     search_fields = ["subject_id", "screening_number"]
     list_select_related = ["study_site__study", "study_site__site"]
+    list_per_page = LONG_LIST_PER_PAGE
+    show_full_result_count = False  # a second count of every visible patient, for "(N total)"
     readonly_fields = [
         "study_site",
         "screening_number",

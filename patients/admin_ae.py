@@ -13,7 +13,13 @@ from django.utils.translation import gettext_lazy as _
 
 from patients.models import AdverseEvent, CtcaeTerm, SaeReport, SafetyRules
 from studies.access import scope_for
-from studies.admin_base import AuditEventAdmin, CountSafeAdmin, GradeFilter, ScopedAdmin
+from studies.admin_base import (
+    AuditEventAdmin,
+    CountSafeAdmin,
+    GradeFilter,
+    InScopeStudyFilter,
+    ScopedAdmin,
+)
 from studies.audit import event_model_for
 
 
@@ -44,7 +50,13 @@ class AdverseEventAdmin(CountSafeAdmin, _ReadOnlyAdmin):
         "outcome",
         "study_site",
     ]
-    list_filter = ["patient__study_site__study", GradeFilter, "serious", "dlt", "outcome"]
+    list_filter = [
+        ("patient__study_site__study", InScopeStudyFilter),
+        GradeFilter,
+        "serious",
+        "dlt",
+        "outcome",
+    ]
     # Newest first: an index scan on the primary key (the model's own ordering sorts every row
     # of the list by study, site and patient).
     ordering = ["-pk"]
@@ -72,7 +84,7 @@ class AdverseEventAdmin(CountSafeAdmin, _ReadOnlyAdmin):
 class SaeReportAdmin(_ReadOnlyAdmin):
     study_path = "adverse_event__patient__study_site__study"
     list_display = ["adverse_event", "kind", "reported_on", "created_at"]
-    list_filter = ["adverse_event__patient__study_site__study", "kind"]
+    list_filter = [("adverse_event__patient__study_site__study", InScopeStudyFilter), "kind"]
     search_fields = ["adverse_event__patient__subject_id"]
     list_select_related = ["adverse_event__patient", "adverse_event__term"]
     readonly_fields = ["adverse_event", "kind", "reported_on", "narrative", "created_at"]

@@ -11,7 +11,9 @@ from django.contrib import admin
 from patients import locking
 from patients.models import Patient
 from patients.models_dm import DataLock, DataQuery, Signature, SourceVerification
-from studies.admin_base import ScopedAdmin
+from studies.admin_base import InScopeStudyFilter, ScopedAdmin
+
+STUDY = ("patient__study_site__study", InScopeStudyFilter)
 
 
 class _ReadOnlyPatientDataAdmin(ScopedAdmin):
@@ -35,7 +37,7 @@ class _ReadOnlyPatientDataAdmin(ScopedAdmin):
 @admin.register(DataQuery)
 class DataQueryAdmin(_ReadOnlyPatientDataAdmin):
     list_display = ["pk", "patient", "form_kind", "field", "status", "origin", "opened_at"]
-    list_filter = ["patient__study_site__study", "status", "origin", "form_kind"]
+    list_filter = [STUDY, "status", "origin", "form_kind"]
     search_fields = ["patient__subject_id", "check_key"]
     fields = readonly_fields = [
         "patient",
@@ -54,7 +56,7 @@ class DataQueryAdmin(_ReadOnlyPatientDataAdmin):
 @admin.register(SourceVerification)
 class SourceVerificationAdmin(_ReadOnlyPatientDataAdmin):
     list_display = ["patient", "form_kind", "object_id", "verified_by", "verified_at"]
-    list_filter = ["patient__study_site__study", "form_kind"]
+    list_filter = [STUDY, "form_kind"]
     search_fields = ["patient__subject_id"]
     fields = readonly_fields = [
         "patient",
@@ -69,7 +71,7 @@ class SourceVerificationAdmin(_ReadOnlyPatientDataAdmin):
 @admin.register(Signature)
 class SignatureAdmin(_ReadOnlyPatientDataAdmin):
     list_display = ["patient", "printed_name", "signed_at", "scope"]
-    list_filter = ["patient__study_site__study", "scope"]
+    list_filter = [STUDY, "scope"]
     search_fields = ["patient__subject_id", "printed_name"]
     fields = readonly_fields = [
         "patient",
@@ -95,7 +97,7 @@ class DataLockAdmin(_ReadOnlyPatientDataAdmin):
         "locked_at",
         "released_at",
     ]
-    list_filter = ["study", "level"]
+    list_filter = [("study", InScopeStudyFilter), "level"]
     search_fields = ["patient__subject_id", "reason"]
     fields = readonly_fields = [
         "level",

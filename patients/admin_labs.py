@@ -17,6 +17,7 @@ from studies.admin_base import (
     AuditEventAdmin,
     CountSafeAdmin,
     GradeFilter,
+    InScopeStudyFilter,
     ReasonAdminForm,
     RecentFilter,
     ScopedAdmin,
@@ -47,7 +48,12 @@ class LabResultAdmin(CountSafeAdmin, ScopedAdmin):
         "grade",
         "grade_problem",
     ]
-    list_filter = ["patient__study_site__study", "analyte", GradeFilter, SampledFilter]
+    list_filter = [
+        ("patient__study_site__study", InScopeStudyFilter),
+        "analyte",
+        GradeFilter,
+        SampledFilter,
+    ]
     # Newest first: an index scan on the primary key (the model's own ordering sorts every row
     # of the list by study, site and patient).
     ordering = ["-pk"]
@@ -107,7 +113,7 @@ class NormalRangeAdmin(ScopedAdmin):
     form = NormalRangeAdminForm
     study_path = "study_site__study"
     list_display = ["study_site", "analyte", "lln", "uln", "unit"]
-    list_filter = ["study_site__study", "analyte"]
+    list_filter = [("study_site__study", InScopeStudyFilter), "analyte"]
     search_fields = ["study_site__site__institution", "study_site__number"]
     list_select_related = ["study_site__study", "study_site__site"]
 

@@ -4,7 +4,13 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from studies.access import scope_for
-from studies.admin_base import SPONSOR_ADMIN, AuditEventAdmin, ScopedAdmin
+from studies.admin_base import (
+    SPONSOR_ADMIN,
+    AuditEventAdmin,
+    InScopeSiteFilter,
+    InScopeStudyFilter,
+    ScopedAdmin,
+)
 from studies.audit import event_model_for, reason_for_change
 from studies.models import (
     Arm,
@@ -19,6 +25,8 @@ from studies.models import (
 )
 from studies.roles import AUDIT_READER_ROLES, STAFF_ROLES
 from studies.services import user_sync_staff_flag
+
+STUDY = ("study", InScopeStudyFilter)
 
 
 class ArmInline(admin.TabularInline):
@@ -97,7 +105,7 @@ class StudySiteAdmin(ScopedAdmin):
         "activation_date",
         "principal_investigator",
     ]
-    list_filter = ["study", "recruitment_status", "site__country"]
+    list_filter = [STUDY, "recruitment_status", "site__country"]
     search_fields = ["site__institution", "site__city", "number", "principal_investigator"]
     list_select_related = ["study", "site"]
     autocomplete_fields = ["site"]
@@ -106,7 +114,7 @@ class StudySiteAdmin(ScopedAdmin):
 @admin.register(Membership)
 class MembershipAdmin(ScopedAdmin):
     list_display = ["user", "study", "study_site", "role", "blinded", "is_active"]
-    list_filter = ["study", "role", "blinded", "is_active", "study_site__site"]
+    list_filter = [STUDY, "role", "blinded", "is_active", ("study_site__site", InScopeSiteFilter)]
     search_fields = ["user__username", "user__last_name", "user__email"]
     list_select_related = ["user", "study", "study_site__site"]
 
@@ -146,7 +154,7 @@ class EligibilityCriterionAdmin(ScopedAdmin):
     """Criteria as data: verbatim text, and the rules the app computes (no code needed)."""
 
     list_display = ["study", "kind", "number", "short_text", "computed"]
-    list_filter = ["study", "kind", "is_active"]
+    list_filter = [STUDY, "kind", "is_active"]
     search_fields = ["text"]
     list_select_related = ["study"]
     inlines = [CriterionRuleInline]
@@ -168,7 +176,7 @@ class EligibilityCriterionAdmin(ScopedAdmin):
 @admin.register(StratificationFactor)
 class StratificationFactorAdmin(ScopedAdmin):
     list_display = ["study", "name", "label", "levels"]
-    list_filter = ["study"]
+    list_filter = [STUDY]
 
     def get_queryset(self, request):
         scope = scope_for(request.user)
@@ -181,7 +189,7 @@ class RandomisationListAdmin(ScopedAdmin):
     """Which lists exist and who made them; never the seed or the slots (concealment)."""
 
     list_display = ["study", "pk", "created_by", "created_at", "uploaded", "is_active"]
-    list_filter = ["study", "is_active"]
+    list_filter = [STUDY, "is_active"]
     fields = [
         "study",
         "created_by",
