@@ -6,16 +6,21 @@ for yes/no, empty for missing. ``data_dictionary.csv`` lists every column of eve
 type, description and codes.
 
 Each line is written by PostgreSQL (``sql.csv_line``: quoting, labels, CRLF), a chunk of lines at
-a time; a table with a column only Python formats goes through ``csv.writer``.
+a time; a table with a column only Python formats goes through ``csv.writer``. The tables are
+read one after the other, each streamed by the server (``sources.text_chunks``): the progress of
+the export is reported between its statements. The data dictionary is written once per process
+for the same tables, codes and language.
 """
 
 from __future__ import annotations
 
+import io
 import zipfile
 from collections.abc import Iterator
 from itertools import batched
 from typing import BinaryIO
 
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from studies.exports import sql
@@ -34,7 +39,7 @@ from studies.exports.sources import (
     text_chunks,
 )
 from studies.exports.tables import Prepared, prepare
-from studies.exports.writer import Progress, csv_writer, open_zip, zip_csv, zip_text
+from studies.exports.writer import Progress, csv_writer, open_zip, zip_text
 
 DICTIONARY = "data_dictionary.csv"
 
@@ -56,19 +61,22 @@ def _line_tokens(prepared: Prepared, row: sql.Row) -> list[sql.Token]:
     return sql.csv_line(row, fields)
 
 
-def _sql_lines(ctx: ExportContext, prepared: Prepared, row: sql.Row) -> Iterator[tuple[str, int]]:
-    """The table's CSV lines, written by PostgreSQL, a chunk of lines at a time."""
+def _sql_lines(
+    ctx: ExportContext, prepared: Prepared, row: sql.Row, progress: Progress
+) -> Iterator[tuple[str, int]]:
+    """The table's CSV lines, written by PostgreSQL, a chunk of lines at a time (the tables are
+    read one after the other: each is streamed, ``sources.text_chunks``)."""
     what = ("csv", row.iso_dates)
-    chunks = text_chunks(ctx, prepared, (), what, lambda: _line_tokens(prepared, row))
-    for rows in chunks:
+    tokens = lambda: _line_tokens(prepared, row)  # noqa: E731
+    for rows in text_chunks(ctx, prepared, (), what, tokens, hold=progress.held):
         yield "".join([line for (line,) in rows]), len(rows)
 
 
-def _python_rows(ctx: ExportContext, prepared: Prepared) -> Iterator[list[str]]:
+def _python_rows(ctx: ExportContext, prepared: Prepared, progress: Progress) -> Iterator[list[str]]:
     """The table's CSV rows formatted here (a column PostgreSQL cannot format as we do)."""
     coded = [prepared.codes.get(c.name) for c in prepared.columns]
     zone = ctx.zone
-    for row in table_rows(ctx, prepared):
+    for row in table_rows(ctx, prepared, hold=progress.held):
         _patient_id, record_id, subject_id, site, *values = row
         line = [subject_id or "", site, record_id]
         for value, codes in zip(values, coded, strict=True):
@@ -86,29 +94,54 @@ def _write_table(zf: zipfile.ZipFile, ctx: ExportContext, prepared: Prepared, pr
         out = csv_writer(text)
         out.writerow(header(prepared))
         if row is None:
-            for rows in batched(_python_rows(ctx, prepared), ctx.chunk_size):
+            for rows in batched(_python_rows(ctx, prepared, progress), ctx.chunk_size):
                 out.writerows(rows)
                 progress.add(len(rows))
         else:
-            for lines, count in _sql_lines(ctx, prepared, row):
+            for lines, count in _sql_lines(ctx, prepared, row, progress):
                 text.write(lines)
                 progress.add(count)
 
 
 def _write_dictionary(zf: zipfile.ZipFile, tables: list[Prepared]) -> None:
-    with zip_csv(zf, DICTIONARY) as out:
-        out.writerow(["file", "column", "type", "description", "codes"])
-        for prepared in tables:
-            file = f"{prepared.name}.csv"
-            for key in KEY_COLUMNS:
-                out.writerow([file, key.name, key.type, str(key.description), ""])
-            for column in prepared.columns:
-                codes = prepared.codes.get(column.name)
-                listed = "; ".join(f"{code}={label}" for code, label in (codes or {}).items())
-                out.writerow([file, column.name, column.type, str(column.description), listed])
-                if codes is not None:
-                    label = _("Label of %(column)s") % {"column": column.name}
-                    out.writerow([file, f"{column.name}_label", TEXT, label, ""])
+    with zip_text(zf, DICTIONARY) as text:
+        csv_writer(text).writerow(["file", "column", "type", "description", "codes"])
+        text.write("".join([_dictionary_lines(prepared) for prepared in tables]))
+
+
+#: The data dictionary's lines of a table: (language, table, columns, codes) -> CSV text.
+_DICTIONARY_LINES: dict[tuple, str] = {}
+#: At most this many (tables x blinding x languages x arms of studies): emptied past it.
+DICTIONARY_MAX = 512
+
+
+def _dictionary_lines(prepared: Prepared) -> str:
+    """A table's lines of the data dictionary, written once per process for the same columns,
+    codes and language (the descriptions are constant, their translations too)."""
+    key = (
+        translation.get_language(),
+        prepared.name,
+        tuple(c.name for c in prepared.columns),
+        tuple((name, tuple(codes.items())) for name, codes in prepared.codes.items()),
+    )
+    found = _DICTIONARY_LINES.get(key)
+    if found is None:
+        text = io.StringIO()
+        out = csv_writer(text)
+        file = f"{prepared.name}.csv"
+        for key_column in KEY_COLUMNS:
+            out.writerow([file, key_column.name, key_column.type, str(key_column.description), ""])
+        for column in prepared.columns:
+            codes = prepared.codes.get(column.name)
+            listed = "; ".join(f"{code}={label}" for code, label in (codes or {}).items())
+            out.writerow([file, column.name, column.type, str(column.description), listed])
+            if codes is not None:
+                label = _("Label of %(column)s") % {"column": column.name}
+                out.writerow([file, f"{column.name}_label", TEXT, label, ""])
+        if len(_DICTIONARY_LINES) >= DICTIONARY_MAX:
+            _DICTIONARY_LINES.clear()
+        found = _DICTIONARY_LINES[key] = text.getvalue()
+    return found
 
 
 def write_csv(ctx: ExportContext, out: BinaryIO, report=None) -> int:

@@ -1,16 +1,19 @@
 """What an export reads: one table per form type (``tables.py``), each a streamed query scoped to
 one study and to the requester's scope.
 
-Every table is read through a server-side cursor, ``chunk_size`` rows per fetch, so an export
-holds one chunk of rows per open table whatever the size of the study. The tables describe
-themselves (column names, types, descriptions, codes), so the CSV files, their data dictionary
-and the ODM metadata are written from the same definitions.
+Every table is read ``chunk_size`` rows at a time, so an export holds one chunk of rows per open
+table whatever the size of the study: through a server-side cursor where tables are read side by
+side (ODM, SDTM), streamed by the server where they are read one after the other (CSV). The
+tables describe themselves (column names, types, descriptions, codes), so the CSV files, their
+data dictionary and the ODM metadata are written from the same definitions.
 
 Speed (issue #9): PostgreSQL formats each row (its CSV line, its ODM items: ``sql.py``,
 :func:`text_chunks`), so Python only moves text; each table's query is compiled by Django once
 per process and run with the export's patient ids (read once, :attr:`ExportContext.patient_ids`)
-as its only varying part. A table with a column PostgreSQL cannot format as ``fmt`` does (a
-date-time, in the study's time zone) is formatted here, from :func:`table_rows`.
+as its only varying part. A streamed table's query is also prepared once per database connection
+(parsed and planned once, not on every export: that was most of the cost of a small study's
+export). A table with a column PostgreSQL cannot format as ``fmt`` does (a date-time, in the
+study's time zone) is formatted here, from :func:`table_rows`.
 
 Blinding is decided once per export (``ExportContext.blinded``, from
 :func:`studies.blinding.sees_allocation`): a blinded export leaves out the arm, every
@@ -20,13 +23,16 @@ log (its length is the fractionation) and the cycles of a study drug given in on
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import heapq
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
-from itertools import chain, groupby
+from itertools import batched, chain, groupby
 from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -70,6 +76,8 @@ class ExportContext:
     include_audit: bool = False
     chunk_size: int = CHUNK_SIZE
     hidden: frozenset[str] = frozenset()
+    #: Database alias -> the export statements prepared on its connection (:func:`_prepare`).
+    statements: dict[str, set[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def hides(self, what: str) -> bool:
         return what in self.hidden
@@ -164,13 +172,22 @@ def _type_of(f: models.Field) -> str:
     return TEXT
 
 
-def _yes_no(ctx: ExportContext) -> dict[str, Any]:
-    return {"1": _("Yes"), "0": _("No")}
+@dataclass(frozen=True, eq=False)
+class StaticCodes:
+    """Codes that are the same in every export (a field's choices, yes/no): their labels are
+    translated once per language (``tables.prepare``)."""
+
+    codes: dict[str, Any]  # code -> label (lazy)
+
+    def __call__(self, ctx: ExportContext) -> dict[str, Any]:
+        return self.codes
+
+
+_yes_no = StaticCodes({"1": _("Yes"), "0": _("No")})
 
 
 def _static(choices) -> Codes:
-    codes = {fmt(code): label for code, label in choices}
-    return lambda ctx: codes
+    return StaticCodes({fmt(code): label for code, label in choices})
 
 
 def col(
@@ -298,10 +315,13 @@ def _read_as_django_would(prepared) -> bool:
     return True
 
 
-def table_rows(ctx: ExportContext, prepared) -> Iterator[tuple]:
-    """(patient id, record id, subject id, site number, *column values), ordered by patient."""
+def table_rows(
+    ctx: ExportContext, prepared, hold: Callable[[], AbstractContextManager] | None = None
+) -> Iterator[tuple]:
+    """(patient id, record id, subject id, site number, *column values), ordered by patient
+    (``hold``: see :func:`text_chunks`)."""
     if _read_as_django_would(prepared):
-        return chain.from_iterable(text_chunks(ctx, prepared, (), "values", None))
+        return chain.from_iterable(text_chunks(ctx, prepared, (), "values", None, hold=hold))
     table = prepared.table
     lookups = (*table.key_lookups(), *(c.lookup for c in prepared.columns))
     return (
@@ -385,17 +405,43 @@ def sql_row(prepared) -> sql.Row | None:
     return None if found is None else sql.Row(*found, sql.iso_dates(alias))
 
 
-#: Queries of :func:`text_chunks`, compiled once per process: (alias, SQL before the patient
-#: ids, SQL after them). The SQL holds its values as literals: no parameter to interpolate into
-#: a query of some kilobytes on each run, only the ids between its two parts.
-_COMPILED: dict[tuple, tuple[str, str, str]] = {}
+@dataclass(frozen=True)
+class Compiled:
+    """A table's query as SQL, its values as literals: the export's patient ids (a ``bigint[]``)
+    go between ``before`` and ``after``."""
+
+    alias: str
+    before: str
+    after: str
+
+    @cached_property
+    def name(self) -> str:
+        """Its name as a prepared statement: the same query, the same name in every process."""
+        digest = hashlib.sha256(self.statement.encode()).hexdigest()[:32]
+        return f"{STATEMENT_PREFIX}{digest}"
+
+    @cached_property
+    def statement(self) -> str:
+        return f"{self.before}$1{self.after}"
+
+
+#: Queries of :func:`text_chunks`, compiled once per process. The SQL holds its values as
+#: literals: no parameter to interpolate into a query of some kilobytes on each run, only the ids.
+_COMPILED: dict[tuple, Compiled] = {}
 #: At most this many (tables x formats x blinding x languages): the cache is emptied past it.
 COMPILED_MAX = 512
 #: Stands for the ids while a query is compiled.
 _SCOPE_MARK = "oligocrf.export.patient-ids"
+#: Names of the prepared statements of exports (see :func:`text_chunks`).
+STATEMENT_PREFIX = "oligocrf_export_"
+#: Patients read per statement of a streamed table: a statement holds the connection until it has
+#: sent its last row, and the export's progress is reported between statements.
+PATIENT_BATCH = 1000
 
 
-def _compiled(ctx: ExportContext, prepared, keys: tuple[int, ...], what: Hashable, tokens) -> tuple:
+def _compiled(
+    ctx: ExportContext, prepared, keys: tuple[int, ...], what: Hashable, tokens
+) -> Compiled:
     """The query of :func:`text_chunks`, compiled by Django the first time (per process) and
     kept: its SQL depends only on the table, its visible columns, their codes (labels in the
     language), blinding and ``what`` is written; the patients are a parameter (:data:`SCOPE`)."""
@@ -430,8 +476,13 @@ def _compiled(ctx: ExportContext, prepared, keys: tuple[int, ...], what: Hashabl
             raise ValueError(f"the patients of {table.name} are not one parameter")
         if len(_COMPILED) >= COMPILED_MAX:
             _COMPILED.clear()
-        found = _COMPILED[key] = (qs.db, before, after)
+        found = _COMPILED[key] = Compiled(qs.db, before, after)
     return found
+
+
+def _ids(patient_ids: Iterable[int]) -> str:
+    """Patient ids as a SQL literal (of the ``bigint[]`` the query casts it to)."""
+    return "'{" + ",".join(str(int(pk)) for pk in patient_ids) + "}'"
 
 
 def text_chunks(
@@ -440,22 +491,99 @@ def text_chunks(
     keys: Iterable[int],
     what: Hashable,
     tokens: Callable[[], list] | None,
-) -> Iterator[list[tuple]]:
+    *,
+    hold: Callable[[], AbstractContextManager] | None = None,
+) -> Iterator[Sequence[tuple]]:
     """(*key columns, text) of each row, ordered as :func:`table_rows`, ``ctx.chunk_size`` rows
-    at a time (a server-side cursor). The text is built by PostgreSQL from ``tokens()`` over the
-    row's columns (numbered as in :func:`table_rows`); ``what`` names that text (the tokens of
-    one ``what`` must depend only on the table and its prepared columns and codes). Without
-    ``tokens``, the rows of :func:`table_rows` as the driver reads them."""
-    alias, before, after = _compiled(ctx, prepared, tuple(keys), what, tokens)
-    ids = "'{" + ",".join(str(int(pk)) for pk in ctx.patient_ids) + "}'"
-    db = connections[alias]
+    at a time. The text is built by PostgreSQL from ``tokens()`` over the row's columns (numbered
+    as in :func:`table_rows`); ``what`` names that text (the tokens of one ``what`` must depend
+    only on the table and its prepared columns and codes). Without ``tokens``, the rows of
+    :func:`table_rows` as the driver reads them.
+
+    Tables read side by side (the ODM merges them patient by patient) each hold a server-side
+    cursor. A caller that reads one table at a time and queries nothing else meanwhile passes
+    ``hold`` (see :func:`_stream`): the query is prepared once per connection and streamed, which
+    spares PostgreSQL parsing and planning it on each export and the round trips of a cursor."""
+    compiled = _compiled(ctx, prepared, tuple(keys), what, tokens)
+    db = connections[compiled.alias]
+    if hold is not None and _streams(db):
+        return _streamed_chunks(ctx, compiled, hold)
+    return _cursor_chunks(ctx, compiled)
+
+
+def _cursor_chunks(ctx: ExportContext, compiled: Compiled) -> Iterator[list[tuple]]:
+    db = connections[compiled.alias]
     streamed = not db.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
     with db.chunked_cursor() if streamed else db.cursor() as cursor:
-        cursor.execute(before + ids + after)
+        cursor.execute(compiled.before + _ids(ctx.patient_ids) + compiled.after)
         while rows := cursor.fetchmany(ctx.chunk_size):
             yield rows
             if len(rows) < ctx.chunk_size:
                 break  # the last chunk: no round trip for an empty one
+
+
+def _streams(db) -> bool:
+    """Whether queries may be prepared and streamed: a connection of its own to PostgreSQL
+    (without server-side cursors, as behind a pooler in transaction mode, a statement prepared in
+    one session may be run in another) and a libpq that streams chunks of rows (17 and later)."""
+    return (
+        db.vendor == "postgresql"
+        and not db.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+        and psycopg.capabilities.has_stream_chunked()
+    )
+
+
+def _streamed_chunks(
+    ctx: ExportContext, compiled: Compiled, hold: Callable[[], AbstractContextManager]
+) -> Iterator[tuple[tuple, ...]]:
+    """The rows of the prepared query, one statement per :data:`PATIENT_BATCH` patients (in the
+    order of the ids: the rows come in the order of one query), each streamed inside ``hold()``."""
+    db = connections[compiled.alias]
+    name = _prepare(ctx, compiled)
+    for patient_ids in batched(ctx.patient_ids, PATIENT_BATCH):
+        with hold():
+            yield from _stream(db, f"EXECUTE {name}({_ids(patient_ids)})", ctx.chunk_size)
+
+
+def _prepare(ctx: ExportContext, compiled: Compiled) -> str:
+    """The name of the query prepared on its connection (prepared now if need be)."""
+    known = ctx.statements.get(compiled.alias)
+    if known is None:
+        # Read once per export: the connection may be new, or its statements deallocated.
+        with connections[compiled.alias].cursor() as cursor:
+            cursor.execute(
+                "SELECT name FROM pg_prepared_statements WHERE starts_with(name, %s)",
+                [STATEMENT_PREFIX],
+            )
+            known = ctx.statements[compiled.alias] = {name for (name,) in cursor.fetchall()}
+    if compiled.name not in known:
+        with connections[compiled.alias].cursor() as cursor:
+            cursor.execute(f"PREPARE {compiled.name}(bigint[]) AS {compiled.statement}")
+        known.add(compiled.name)
+    return compiled.name
+
+
+def _stream(db, statement: str, size: int) -> Iterator[tuple[tuple, ...]]:
+    """The rows of ``statement`` in chunks of ``size``, as the server sends them (libpq's chunked
+    rows mode): one round trip, and no more than a chunk held. Until the last chunk is read (or
+    the iterator closed) the connection can run nothing else. Run through the connection's
+    execute wrappers (query counters, instrumentation) like any query."""
+    db.ensure_connection()
+    db.validate_no_broken_transaction()
+    with db.cursor() as cursor:
+        chunks = batched(cursor.cursor.stream(statement, size=size), size)
+
+        def first(_sql, _params, _many, _context):
+            return next(chunks, None)  # sends the statement, reads its first chunk
+
+        executor = first
+        for wrapper in reversed(db.execute_wrappers):
+            executor = functools.partial(wrapper, executor)
+        with db.wrap_database_errors:
+            head = executor(statement, None, False, {"connection": db, "cursor": cursor})
+            if head is not None:
+                yield head
+                yield from chunks
 
 
 # --- reading several tables patient by patient ----------------------------------------------------

@@ -214,32 +214,60 @@ def _csv_value(row: Row, index: int, quoted: bool) -> Tokens:
     return [sql("COALESCE("), *value, sql(", '')")] if index in row.nullable else value
 
 
-def _csv_coded(row: Row, index: int, codes: dict[str, str]) -> Tokens:
-    """The column and its label: two CSV fields, written whole for a known code."""
+def _csv_coded(row: Row, index: int, codes: dict[str, str], lead: str, trail: str) -> Tokens:
+    """The column and its label: two CSV fields, written whole for a known code; ``lead`` and
+    ``trail`` (separators, the line's end) are written with them, in the same constant."""
+    if row.kinds[index] == BOOL:
+        # Straight from the boolean: its code is "1" or "0" (fmt), or empty for NULL.
+        whole = {code: f"{code},{csv_field(codes.get(code, ''))}" for code in ("1", "0", "")}
+        return [
+            sql("CASE "),
+            column(index),
+            sql(" WHEN true THEN "),
+            param(f"{lead}{whole['1']}{trail}"),
+            sql(" WHEN false THEN "),
+            param(f"{lead}{whole['0']}{trail}"),
+            sql(" ELSE "),
+            param(f"{lead}{whole['']}{trail}"),
+            sql(" END"),
+        ]
     tokens = [sql("CASE COALESCE("), *row.text(index), sql(", '')")]
     for code, label in codes.items():
         whole = f"{csv_field(code)},{csv_field(label)}"
-        tokens += [sql(" WHEN "), param(code), sql(" THEN "), param(whole)]
-    otherwise = chain([_csv_value(row, index, quoted=True), [sql("','")]])
+        tokens += [sql(" WHEN "), param(code), sql(" THEN "), param(f"{lead}{whole}{trail}")]
+    value = _csv_value(row, index, quoted=True)
+    otherwise = chain([*([[param(lead)]] if lead else []), value, [param(f",{trail}")]])
     return [*tokens, sql(" ELSE "), *otherwise, sql(" END")]
+
+
+#: The end of a CSV line.
+CRLF = "\r\n"
 
 
 def csv_line(row: Row, fields: Sequence[tuple[int, dict[str, str] | None]]) -> Tokens:
     """A CSV line (CRLF included): each column ``(index, codes)``, its label after it if coded.
 
     Quoting is tested once per row, over the text columns that are not coded (a coded column
-    tests its own value when it is not one of its codes)."""
+    tests its own value when it is not one of its codes). A coded column writes the separators
+    around it (and the line's end after it) with its code and label: one concatenation per
+    column, not three."""
+    coded = [codes is not None for _index, codes in fields]
+    last = len(fields) - 1
 
     def line(quoted: bool) -> Tokens:
         pieces: list[Tokens] = []
-        for index, codes in fields:
-            if pieces:
-                pieces.append([sql("','")])
+        for n, (index, codes) in enumerate(fields):
             if codes is None:
+                if n and not coded[n - 1]:
+                    pieces.append([sql("','")])
                 pieces.append(_csv_value(row, index, quoted))
-            else:
-                pieces.append(_csv_coded(row, index, codes))
-        return chain([*pieces, [sql("chr(13) || chr(10)")]])
+                continue
+            lead = "," if n else ""
+            trail = CRLF if n == last else ("" if coded[n + 1] else ",")
+            pieces.append(_csv_coded(row, index, codes, lead, trail))
+        if not coded[last]:
+            pieces.append([sql("chr(13) || chr(10)")])
+        return chain(pieces)
 
     plain = [index for index, codes in fields if codes is None]
     special = row.holds(plain, CSV_SPECIAL)

@@ -8,10 +8,11 @@ what it leaves out when only some arms are assessed with iRECIST.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.db.models import Q, StringAgg, Value
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from lesions.models import (
@@ -35,8 +36,10 @@ from studies.exports.sources import (
     ARM,
     IRECIST,
     TEXT,
+    Codes,
     Column,
     ExportContext,
+    StaticCodes,
     Table,
     col,
 )
@@ -422,14 +425,25 @@ def prepare(ctx: ExportContext) -> list[Prepared]:
     """The tables of this export (blinding applied), with code labels in the requester's
     language (call inside ``translation.override``)."""
     prepared = []
+    language = translation.get_language()
     for table in all_tables():
         if table.hidden_by and ctx.hides(table.hidden_by):
             continue
         columns = tuple(c for c in table.columns if not (c.hidden_by and ctx.hides(c.hidden_by)))
-        codes = {
-            c.name: {code: str(label) for code, label in c.codes(ctx).items()}
-            for c in columns
-            if c.codes is not None
-        }
+        codes = {c.name: _labels(c.codes, ctx, language) for c in columns if c.codes is not None}
         prepared.append(Prepared(table, columns, codes))
     return prepared
+
+
+def _labels(codes: Codes, ctx: ExportContext, language: str) -> dict[str, str]:
+    """Code -> label in the active language (``language``)."""
+    if isinstance(codes, StaticCodes):
+        return dict(_static_labels(codes, language))
+    return {code: str(label) for code, label in codes(ctx).items()}
+
+
+@lru_cache(maxsize=1024)
+def _static_labels(codes: StaticCodes, language: str) -> dict[str, str]:
+    """Labels of codes that are the same in every export, translated once per language (the
+    codes are constant: kept, with the table definitions, for the life of the process)."""
+    return {code: str(label) for code, label in codes.codes.items()}

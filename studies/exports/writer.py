@@ -54,13 +54,29 @@ class Progress:
         self._report = report
         self._every = REPORT_EVERY_SECONDS
         self._last = time.monotonic()
+        self._held = False
 
     def add(self, n: int = 1) -> None:
         self.rows += n
+        if not self._held:
+            self._maybe_report()
+
+    def _maybe_report(self) -> None:
         now = time.monotonic()
         if self._report is not None and now - self._last >= self._every:
             self._last = now
             self._report(self.percent, self.rows)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """No report inside the block (a streamed query holds the connection the report would
+        write with); one that fell due is made on leaving it."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+        self._maybe_report()
 
     @property
     def percent(self) -> int:

@@ -1,0 +1,139 @@
+"""How the CSV export reads its tables (issue #9): each table's query prepared once per database
+connection and streamed, a batch of patients per statement, the export's progress reported between
+statements (a streaming statement holds the connection the report writes with)."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import date, timedelta
+
+import pytest
+from django.db import connection
+
+from lesions.models import Lesion
+from patients.models import Consent, LabResult
+from studies.exports import export_study, sources, writer
+from studies.models import ExportJob
+from tests.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+START = date(2024, 3, 1)
+
+
+@pytest.fixture
+def study(world):
+    """S1 with four patients (two at each site), a few rows each in three tables."""
+    alice = world.user("alice_pi")
+    patients = [
+        world.patient_a,
+        world.patient_b,
+        PatientFactory(study_site=world.site_a, subject_id="S1-01-002"),
+        PatientFactory(study_site=world.site_b, subject_id="S1-02-002"),
+    ]
+    for n, patient in enumerate(patients):
+        Consent.objects.create(
+            patient=patient, consented_on=START, form_version=f"v{n}, final", obtained_by=alice
+        )
+        for i in range(3):
+            Lesion.objects.create(
+                patient=patient, label=f"T{i}", organ="lung", category="target", location="a,b"
+            )
+            LabResult.objects.create(
+                patient=patient,
+                sampled_on=START + timedelta(days=i),
+                analyte="neutrophils",
+                value=n + i,
+                unit="G/L",
+                value_standard=n + i,
+                standard_unit="10^9/L",
+            )
+    return world
+
+
+def _members(path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+class Statements:
+    """The statements run on the connection (``execute_wrapper``: streamed ones included)."""
+
+    def __init__(self) -> None:
+        self.sql: list[str] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        self.sql.append(sql)
+        return execute(sql, params, many, context)
+
+    def starting(self, prefix: str) -> list[str]:
+        return [s for s in self.sql if s.startswith(prefix)]
+
+
+@pytest.mark.timeout(30)  # a report written while a statement streams would wait forever
+def test_progress_written_to_the_database_is_reported_between_streamed_statements(
+    study, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(writer, "REPORT_EVERY_SECONDS", 0)
+    monkeypatch.setattr(sources, "PATIENT_BATCH", 1)
+    dora = study.user("dora_datamanager")
+    job = ExportJob.objects.create(requested_by=dora, study=study.s1, format="csv")
+    seen = []
+
+    def report(percent: int, rows: int) -> None:
+        seen.append((percent, rows))
+        ExportJob.objects.filter(pk=job.pk).update(progress=percent, rows=rows)  # as the task
+
+    reported = tmp_path / "reported.zip"
+    rows = export_study(study.s1, dora, "csv", reported, blinded=False, report=report, chunk_size=2)
+    assert len(seen) >= 8 and [p for p, _r in seen] == sorted(p for p, _r in seen)
+    assert rows == 4 + 4 + 12 + 12  # patients, consents, lesions, labs
+    assert ExportJob.objects.get(pk=job.pk).rows == seen[-1][1] <= rows
+    monkeypatch.setattr(sources, "PATIENT_BATCH", 1000)
+    plain = tmp_path / "plain.zip"
+    export_study(study.s1, dora, "csv", plain, blinded=False)
+    assert _members(reported) == _members(plain)
+
+
+def test_each_batch_of_patients_is_one_statement_of_a_prepared_query(study, tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "PATIENT_BATCH", 3)
+    dora = study.user("dora_datamanager")
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # as on a new connection (statements outlive a test)
+    statements = Statements()
+    with connection.execute_wrapper(statements):
+        export_study(study.s1, dora, "csv", tmp_path / "1.zip", blinded=False)
+    first = statements.starting("EXECUTE ")
+    tables = len(statements.starting("PREPARE "))
+    assert tables > 10 and len(first) == 2 * tables  # 4 patients: a batch of 3, then 1
+    assert all(name.startswith(f"EXECUTE {sources.STATEMENT_PREFIX}") for name in first)
+    statements.sql.clear()
+    with connection.execute_wrapper(statements):
+        export_study(study.s1, dora, "csv", tmp_path / "2.zip", blinded=False)
+    assert statements.starting("PREPARE ") == [] and statements.starting("EXECUTE ") == first
+    assert _members(tmp_path / "1.zip") == _members(tmp_path / "2.zip")
+
+
+def test_statements_deallocated_since_the_last_export_are_prepared_again(study, tmp_path):
+    dora = study.user("dora_datamanager")
+    export_study(study.s1, dora, "csv", tmp_path / "1.zip", blinded=False)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    statements = Statements()
+    with connection.execute_wrapper(statements):
+        export_study(study.s1, dora, "csv", tmp_path / "2.zip", blinded=False)
+    assert statements.starting("PREPARE ")
+    assert _members(tmp_path / "1.zip") == _members(tmp_path / "2.zip")
+
+
+def test_without_streaming_the_tables_are_read_through_server_side_cursors_alike(
+    study, tmp_path, monkeypatch
+):
+    dora = study.user("dora_datamanager")
+    export_study(study.s1, dora, "csv", tmp_path / "streamed.zip", blinded=False)
+    monkeypatch.setattr(sources, "_streams", lambda db: False)
+    statements = Statements()
+    with connection.execute_wrapper(statements):
+        export_study(study.s1, dora, "csv", tmp_path / "cursors.zip", blinded=False)
+    assert statements.starting("EXECUTE ") == [] and statements.starting("PREPARE ") == []
+    assert _members(tmp_path / "streamed.zip") == _members(tmp_path / "cursors.zip")
