@@ -1,10 +1,12 @@
 """A patient's casebook: every case report form instance, its status and a hash of its content.
 
-One SQL query lists the forms of any number of patients, each with the MD5 of its content (the
-root row and its child rows as ``jsonb``, whose text form is canonical) and whether it is complete.
-Because the hash is computed from what is in the database now, a verification or a signature
-that stored an older hash shows as "changed since" whatever path changed the data: our forms,
-the admin, ``QuerySet.update()`` or raw SQL.
+One SQL query lists the forms of any number of patients and whether each is complete; the hash
+of a form is the MD5 of its content (the root row and its child rows as ``jsonb``, whose text
+form is canonical), computed in the database.  Because the hash is computed from what is in the
+database now, a verification or a signature that stored an older hash shows as "changed since"
+whatever path changed the data: our forms, the admin, ``QuerySet.update()`` or raw SQL.  Pages
+compute the hashes of the verified and signed forms only (one more query), the only ones they
+compare with anything.
 
 Status of a form, highest first: locked, signed, verified (source data verified), complete,
 in progress; a form the protocol expects but nobody has entered is "not started".
@@ -18,6 +20,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
+from typing import NamedTuple
 
 from django.db import connection
 from django.urls import reverse
@@ -72,7 +76,7 @@ def form_label(kind: str) -> str:
     return str(FormKind(kind).label)
 
 
-# --- The forms of some patients, in one query -------------------------------------------------
+# --- The forms of some patients -------------------------------------------------------------
 
 _AGG = "(SELECT coalesce(jsonb_agg(to_jsonb(c){minus} ORDER BY c.id), '[]'::jsonb) FROM {table} c WHERE {where})"
 
@@ -81,121 +85,184 @@ def _children(table: str, where: str, minus: str = "") -> str:
     return _AGG.format(table=table, where=where, minus=minus)
 
 
-# Each SELECT yields (kind, patient_id, object_id, on_date, content, complete) for the patients
-# in %(ids)s, reading only their rows: child rows are reached by index from each parent row
-# (scalar subqueries rather than EXISTS, which the planner may turn into a scan of the whole
-# child table).  ``content`` is the jsonb whose MD5 is the form's hash: the root row and its
-# children, minus bookkeeping columns that change without anyone changing the data.
-_FORM_SELECTS: dict[str, str] = {
-    FormKind.ELIGIBILITY: f"""
-        SELECT 'eligibility', f.patient_id, f.id, p.screened_on,
-            jsonb_build_array(to_jsonb(f),
-                {_children("patients_screeninglesion", "c.patient_id = f.patient_id")},
-                {_children("patients_screeninglab", "c.patient_id = f.patient_id")},
-                {
-        _children(
-            "patients_eligibilityanswer",
-            "c.patient_id = f.patient_id",
-            " - 'answered_at' - 'computed_detail'",
+@dataclass(frozen=True)
+class _FormSql:
+    """How one kind of form is read from the database.
+
+    ``source`` is the FROM and WHERE of its root rows (alias ``t``) among the patients in
+    %(ids)s, reached by index; ``head`` yields (kind, patient_id, object_id, on_date);
+    ``complete`` is whether the form is complete; ``content`` is the jsonb whose MD5 is the
+    form's hash: the root row and its children, minus bookkeeping columns that change without
+    anyone changing the data.  Child rows are reached by index from each root row (scalar
+    subqueries rather than EXISTS, which the planner may turn into a scan of the whole child
+    table).  Building the content is most of the cost of reading forms, so the listing of forms
+    leaves it out and :func:`content_hashes` builds it only for the forms asked for.
+    """
+
+    head: str
+    source: str
+    content: str
+    complete: str
+
+    def select(self, *columns: str) -> str:
+        return f"SELECT {self.head}, {', '.join(columns)} FROM {self.source}"
+
+    def hash_select(self, kind: str) -> str:
+        """(kind, object_id, hash) of the forms of this kind whose ids are in %(<kind>)s."""
+        return (
+            f"SELECT '{kind}', t.id, md5(({self.content})::text) FROM {self.source}"
+            f" AND t.id = ANY(%({kind})s)"
         )
-    }),
-            (SELECT count(*) FROM patients_eligibilityanswer a WHERE a.patient_id = f.patient_id)
-              >= (SELECT count(*) FROM studies_eligibilitycriterion ec
-                  WHERE ec.study_id = ss.study_id)
-        FROM patients_eligibilityfacts f
-        JOIN patients_patient p ON p.id = f.patient_id
-        JOIN studies_studysite ss ON ss.id = p.study_site_id
-        WHERE f.patient_id = ANY(%(ids)s) AND p.id = ANY(%(ids)s)""",
-    FormKind.CONSENT: """
-        SELECT 'consent', t.patient_id, t.id, t.consented_on, to_jsonb(t), true
-        FROM patients_consent t WHERE t.patient_id = ANY(%(ids)s)""",
-    FormKind.BASELINE: f"""
-        SELECT 'baseline', t.patient_id, t.id, t.scan_date,
-            jsonb_build_array(to_jsonb(t),
-                {_children("lesions_lesion", "c.patient_id = t.patient_id AND c.category <> 'new'")},
-                {_children("lesions_measurement", "c.assessment_id = t.id")}),
-            NOT EXISTS (SELECT 1 FROM lesions_lesion l WHERE l.patient_id = t.patient_id
-                AND l.category = 'target' AND NOT EXISTS (SELECT 1 FROM lesions_measurement m
-                                WHERE m.assessment_id = t.id AND m.lesion_id = l.id))
-        FROM lesions_imagingassessment t
-        WHERE t.is_baseline AND t.patient_id = ANY(%(ids)s)""",
-    FormKind.ASSESSMENT: f"""
-        SELECT 'assessment', t.patient_id, t.id, t.scan_date,
-            jsonb_build_array(to_jsonb(t),
-                {_children("lesions_measurement", "c.assessment_id = t.id")}),
-            (SELECT count(*) FROM lesions_measurement m WHERE m.assessment_id = t.id) > 0
-        FROM lesions_imagingassessment t
-        WHERE NOT t.is_baseline AND t.patient_id = ANY(%(ids)s)""",
-    FormKind.COURSE: f"""
-        SELECT 'course', t.patient_id, t.id, t.planned_start,
-            jsonb_build_array(to_jsonb(t),
-                {_children("treatments_prescription", "c.course_id = t.id")},
-                {_children("treatments_fraction", "c.course_id = t.id")}),
-            (SELECT count(*) FROM treatments_fraction fr WHERE fr.course_id = t.id)
-              >= coalesce((SELECT max(pr.fractions) FROM treatments_prescription pr
-                           WHERE pr.course_id = t.id), 1)
-        FROM treatments_radiotherapycourse t WHERE t.patient_id = ANY(%(ids)s)""",
-    FormKind.LINE: f"""
-        SELECT 'line', t.patient_id, t.id, t.start,
-            jsonb_build_array(to_jsonb(t),
-                {_children("treatments_lineagent", "c.line_id = t.id")}),
-            (SELECT count(*) FROM treatments_lineagent la WHERE la.line_id = t.id) > 0
-              AND (t."end" IS NULL OR t.stop_reason <> '')
-        FROM treatments_systemicline t WHERE t.patient_id = ANY(%(ids)s)""",
-    FormKind.DRUG: """
-        SELECT 'drug', t.patient_id, t.id, coalesce(t.given_on, t.planned_on), to_jsonb(t),
-            t.given_on IS NOT NULL OR t.status = 'omitted'
-        FROM treatments_drugcycle t WHERE t.patient_id = ANY(%(ids)s)""",
-    FormKind.AE: f"""
-        SELECT 'ae', t.patient_id, t.id, t.onset_on,
-            jsonb_build_array(to_jsonb(t) - 'created_at',
-                {_children("patients_saereport", "c.adverse_event_id = t.id", " - 'created_at'")}),
-            t.outcome <> ''
-        FROM patients_adverseevent t WHERE t.patient_id = ANY(%(ids)s)""",
-    FormKind.LAB: """
-        SELECT 'lab', t.patient_id, t.id, t.sampled_on, to_jsonb(t), true
-        FROM patients_labresult t WHERE t.patient_id = ANY(%(ids)s)""",
-    FormKind.OFF_STUDY: """
-        SELECT 'off_study', t.id, t.id, t.status_changed_on,
-            jsonb_build_object('status', t.status, 'on', t.status_changed_on,
-                               'reason', t.off_study_reason), true
-        FROM patients_patient t WHERE t.status = 'off_study' AND t.id = ANY(%(ids)s)""",
+
+
+_FORMS: dict[str, _FormSql] = {
+    FormKind.ELIGIBILITY: _FormSql(
+        head="'eligibility', t.patient_id, t.id, p.screened_on",
+        source="""patients_eligibilityfacts t
+            JOIN patients_patient p ON p.id = t.patient_id
+            JOIN studies_studysite ss ON ss.id = p.study_site_id
+            WHERE t.patient_id = ANY(%(ids)s) AND p.id = ANY(%(ids)s)""",
+        content=f"""jsonb_build_array(to_jsonb(t),
+            {_children("patients_screeninglesion", "c.patient_id = t.patient_id")},
+            {_children("patients_screeninglab", "c.patient_id = t.patient_id")},
+            {
+            _children(
+                "patients_eligibilityanswer",
+                "c.patient_id = t.patient_id",
+                " - 'answered_at' - 'computed_detail'",
+            )
+        })""",
+        complete="""(SELECT count(*) FROM patients_eligibilityanswer a
+                WHERE a.patient_id = t.patient_id)
+            >= (SELECT count(*) FROM studies_eligibilitycriterion ec
+                WHERE ec.study_id = ss.study_id)""",
+    ),
+    FormKind.CONSENT: _FormSql(
+        head="'consent', t.patient_id, t.id, t.consented_on",
+        source="patients_consent t WHERE t.patient_id = ANY(%(ids)s)",
+        content="to_jsonb(t)",
+        complete="true",
+    ),
+    FormKind.BASELINE: _FormSql(
+        head="'baseline', t.patient_id, t.id, t.scan_date",
+        source="lesions_imagingassessment t WHERE t.is_baseline AND t.patient_id = ANY(%(ids)s)",
+        content=f"""jsonb_build_array(to_jsonb(t),
+            {_children("lesions_lesion", "c.patient_id = t.patient_id AND c.category <> 'new'")},
+            {_children("lesions_measurement", "c.assessment_id = t.id")})""",
+        complete="""NOT EXISTS (SELECT 1 FROM lesions_lesion l WHERE l.patient_id = t.patient_id
+            AND l.category = 'target' AND NOT EXISTS (SELECT 1 FROM lesions_measurement m
+                WHERE m.assessment_id = t.id AND m.lesion_id = l.id))""",
+    ),
+    FormKind.ASSESSMENT: _FormSql(
+        head="'assessment', t.patient_id, t.id, t.scan_date",
+        source="""lesions_imagingassessment t
+            WHERE NOT t.is_baseline AND t.patient_id = ANY(%(ids)s)""",
+        content=f"""jsonb_build_array(to_jsonb(t),
+            {_children("lesions_measurement", "c.assessment_id = t.id")})""",
+        complete="(SELECT count(*) FROM lesions_measurement m WHERE m.assessment_id = t.id) > 0",
+    ),
+    FormKind.COURSE: _FormSql(
+        head="'course', t.patient_id, t.id, t.planned_start",
+        source="treatments_radiotherapycourse t WHERE t.patient_id = ANY(%(ids)s)",
+        content=f"""jsonb_build_array(to_jsonb(t),
+            {_children("treatments_prescription", "c.course_id = t.id")},
+            {_children("treatments_fraction", "c.course_id = t.id")})""",
+        complete="""(SELECT count(*) FROM treatments_fraction fr WHERE fr.course_id = t.id)
+            >= coalesce((SELECT max(pr.fractions) FROM treatments_prescription pr
+                         WHERE pr.course_id = t.id), 1)""",
+    ),
+    FormKind.LINE: _FormSql(
+        head="'line', t.patient_id, t.id, t.start",
+        source="treatments_systemicline t WHERE t.patient_id = ANY(%(ids)s)",
+        content=f"""jsonb_build_array(to_jsonb(t),
+            {_children("treatments_lineagent", "c.line_id = t.id")})""",
+        complete="""(SELECT count(*) FROM treatments_lineagent la WHERE la.line_id = t.id) > 0
+            AND (t."end" IS NULL OR t.stop_reason <> '')""",
+    ),
+    FormKind.DRUG: _FormSql(
+        head="'drug', t.patient_id, t.id, coalesce(t.given_on, t.planned_on)",
+        source="treatments_drugcycle t WHERE t.patient_id = ANY(%(ids)s)",
+        content="to_jsonb(t)",
+        complete="t.given_on IS NOT NULL OR t.status = 'omitted'",
+    ),
+    FormKind.AE: _FormSql(
+        head="'ae', t.patient_id, t.id, t.onset_on",
+        source="patients_adverseevent t WHERE t.patient_id = ANY(%(ids)s)",
+        content=f"""jsonb_build_array(to_jsonb(t) - 'created_at',
+            {_children("patients_saereport", "c.adverse_event_id = t.id", " - 'created_at'")})""",
+        complete="t.outcome <> ''",
+    ),
+    FormKind.LAB: _FormSql(
+        head="'lab', t.patient_id, t.id, t.sampled_on",
+        source="patients_labresult t WHERE t.patient_id = ANY(%(ids)s)",
+        content="to_jsonb(t)",
+        complete="true",
+    ),
+    FormKind.OFF_STUDY: _FormSql(
+        head="'off_study', t.id, t.id, t.status_changed_on",
+        source="patients_patient t WHERE t.status = 'off_study' AND t.id = ANY(%(ids)s)",
+        content="""jsonb_build_object('status', t.status, 'on', t.status_changed_on,
+            'reason', t.off_study_reason)""",
+        complete="true",
+    ),
 }
 
-_FORMS_UNION = "\nUNION ALL\n".join(f"({sql})" for sql in _FORM_SELECTS.values())
+
+def _union(selects: Iterable[str]) -> str:
+    return "\nUNION ALL\n".join(f"({sql})" for sql in selects)
+
+
 _FORMS_ORDER = " ORDER BY patient_id, on_date NULLS FIRST, kind, object_id"
 
+# Every form with its content hash (signing and verifying store the hashes they read here).
 FORMS_SQL = (
-    "SELECT kind, patient_id, object_id, on_date, md5(content::text), complete FROM ("
-    + _FORMS_UNION
+    "SELECT kind, patient_id, object_id, on_date, md5(content::text), complete, NULL, 0 FROM ("
+    + _union(s.select(s.content, s.complete) for s in _FORMS.values())
     + ") AS forms(kind, patient_id, object_id, on_date, content, complete)"
     + _FORMS_ORDER
 )
 
-# The same forms with what the casebook shows next to each: the hash stored by the source data
-# verification (if any) and the number of queries still open on the form, in the same query.
-# Both are looked up by the form's (kind, id), only among the rows of these patients.
-FORMS_STATUS_SQL = (
-    "SELECT f.kind, f.patient_id, f.object_id, f.on_date, md5(f.content::text), f.complete,"
-    " sv.content_hash, coalesce(q.open, 0) FROM ("
-    + _FORMS_UNION
-    + ") AS f(kind, patient_id, object_id, on_date, content, complete)"
+# Every form, without its content, with what the casebook and the worklists show next to each:
+# the hash stored by the source data verification (if any) and the number of queries still open
+# on the form.  Both are looked up by the form's (kind, id), only among the rows of these
+# patients.
+_LISTING = (
+    "(" + _union(s.select(s.complete) for s in _FORMS.values()) + ")"
+    " AS f(kind, patient_id, object_id, on_date, complete)"
     " LEFT JOIN patients_sourceverification sv"
     " ON sv.form_kind = f.kind AND sv.object_id = f.object_id AND sv.patient_id = f.patient_id"
-    " LEFT JOIN (SELECT dq.form_kind, dq.object_id, count(*) AS open FROM patients_dataquery dq"
+)
+FORMS_STATUS_SQL = (
+    "SELECT f.kind, f.patient_id, f.object_id, f.on_date, NULL, f.complete,"
+    " sv.content_hash, coalesce(q.open, 0) FROM "
+    + _LISTING
+    + " LEFT JOIN (SELECT dq.form_kind, dq.object_id, count(*) AS open FROM patients_dataquery dq"
     "   WHERE dq.patient_id = ANY(%(ids)s) AND dq.status <> 'closed'"
     "   GROUP BY dq.form_kind, dq.object_id) q"
     " ON q.form_kind = f.kind AND q.object_id = f.object_id" + _FORMS_ORDER
 )
 
+# The forms a site's worklist may show (see _issues), without their open queries: those in
+# progress, verified or signed (%(signed)s: "kind:id"), and the screening forms whose absence it
+# shows.  A site has thousands of complete forms and no use for them.
+FORMS_WORKLIST_SQL = (
+    "SELECT f.kind, f.patient_id, f.object_id, f.on_date, NULL, f.complete, sv.content_hash, 0"
+    " FROM " + _LISTING + " WHERE NOT f.complete OR sv.content_hash IS NOT NULL"
+    f" OR f.kind IN ('{FormKind.ELIGIBILITY}', '{FormKind.CONSENT}', '{FormKind.BASELINE}')"
+    " OR f.kind || ':' || f.object_id = ANY(%(signed)s::text[])" + _FORMS_ORDER
+)
 
-@dataclass(frozen=True)
-class FormRow:
+_HASH_SELECTS = {kind: s.hash_select(kind) for kind, s in _FORMS.items()}
+
+
+class FormRow(NamedTuple):
+    """One form (a named tuple: a site has thousands, made faster than a dataclass)."""
+
     kind: str
     patient_id: int
     object_id: int
     on_date: date | None
-    hash: str
+    hash: str | None  # None in the rows of form_rows_status: see compared_hashes
     complete: bool
     verified_hash: str | None = None  # the content hash a monitor verified (form_rows_status)
     open_queries: int = 0  # queries not closed on this form (form_rows_status)
@@ -211,17 +278,67 @@ def form_rows(patient_ids: Iterable[int]) -> list[FormRow]:
 
 
 def form_rows_status(patient_ids: Iterable[int]) -> list[FormRow]:
-    """:func:`form_rows` with each form's verified hash and open queries, in one query."""
+    """Every form of these patients with its verified hash and open queries, in one query.
+
+    The rows carry no content hash (``hash`` is None): most forms have nothing to compare one
+    with, so :func:`compared_hashes` computes only those a verification or a signature needs.
+    """
     return _fetch(FORMS_STATUS_SQL, patient_ids)
 
 
-def _fetch(sql: str, patient_ids: Iterable[int]) -> list[FormRow]:
+def worklist_rows(patient_ids: Iterable[int], signatures) -> list[FormRow]:
+    """The forms of these patients that may be on a worklist, in one query: those in progress,
+    verified or covered by one of ``signatures``, and the screening forms (whether they exist
+    matters); as in :func:`form_rows_status`, without hash, and without open queries (0)."""
+    signed = sorted({f"{kind}:{int(i)}" for s in signatures for kind, i, _digest in s.forms})
+    return _fetch(FORMS_WORKLIST_SQL, patient_ids, signed=signed)
+
+
+def _fetch(sql: str, patient_ids: Iterable[int], **params) -> list[FormRow]:
     ids = list(patient_ids)
     if not ids:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"ids": ids})
-        return [FormRow(*row) for row in cursor.fetchall()]
+        cursor.execute(sql, {"ids": ids, **params})
+        return list(map(FormRow._make, cursor.fetchall()))
+
+
+def content_hashes(
+    patient_ids: Iterable[int], keys: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], str]:
+    """The current content hash of these forms of these patients, in one query (none if no key).
+
+    The same hashes as :func:`form_rows`; keys of an unknown kind or of no such form are left out.
+    """
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for kind, object_id in keys:
+        if kind in _HASH_SELECTS:
+            by_kind[kind].append(int(object_id))
+    ids = list(patient_ids)
+    if not by_kind or not ids:
+        return {}
+    sql = _union(_HASH_SELECTS[kind] for kind in _HASH_SELECTS if kind in by_kind)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"ids": ids, **by_kind})
+        return {(kind, object_id): digest for kind, object_id, digest in cursor.fetchall()}
+
+
+def compared_hashes(rows: list[FormRow], signatures) -> dict[tuple[str, int], str]:
+    """Current hashes of the forms among ``rows`` that a verification or one of ``signatures``
+    compares with: the hash of any other form cannot change what is shown, so is not computed.
+
+    A signed form missing from ``rows`` (deleted, or hidden from the reader) gets no hash, so the
+    signature shows as changed, as when every hash was computed.
+    """
+    patient_of = {r.key: r.patient_id for r in rows}
+    wanted = {r.key for r in rows if r.verified_hash is not None}
+    for signature in signatures:
+        wanted.update(
+            key
+            for kind, object_id, _digest in signature.forms
+            if (key := (kind, int(object_id))) in patient_of
+        )
+    return content_hashes({patient_of[key] for key in wanted}, wanted)
 
 
 def current_hashes(patient_id: int) -> dict[tuple[str, int], str]:
@@ -294,7 +411,7 @@ class FormStatus:
     def colour(self) -> str:
         return STATUS_COLOURS[self.status]
 
-    @property
+    @cached_property  # the casebook shows each form's kind and link twice: reverse() once
     def kind_label(self) -> str:
         return form_label(self.row.kind)
 
@@ -302,7 +419,7 @@ class FormStatus:
     def token(self) -> str:
         return f"{self.row.kind}:{self.row.object_id}"
 
-    @property
+    @cached_property
     def url(self) -> str:
         return form_url(self.row.kind, self.row.patient_id, self.row.object_id)
 
@@ -375,11 +492,10 @@ def build(patient, *, user, today: date | None = None) -> Casebook:
     rows = form_rows_status([patient.pk])
     if not sees_allocation(user, study, patient.study_site_id, patient_id=patient.pk):
         rows = [r for r in rows if r.kind not in ARM_REVEALING_KINDS]
-    hashes = {r.key: r.hash for r in rows}
     verified = {r.key: r.verified_hash for r in rows if r.verified_hash is not None}
-    signatures = signature_states(
-        Signature.objects.filter(patient=patient).order_by("-signed_at"), hashes
-    )
+    signed = list(Signature.objects.filter(patient=patient).order_by("-signed_at"))
+    hashes = compared_hashes(rows, signed)
+    signatures = signature_states(signed, hashes)
     signed_valid = {(k, int(i)) for s in signatures if s.valid for k, i, _h in s.signature.forms}
     signed_ever = {(k, int(i)) for s in signatures for k, i, _h in s.signature.forms}
     locks = list(
@@ -392,8 +508,8 @@ def build(patient, *, user, today: date | None = None) -> Casebook:
     forms = [
         FormStatus(
             row=r,
-            verified=verified.get(r.key) == r.hash,
-            changed_since_verification=r.key in verified and verified[r.key] != r.hash,
+            verified=r.key in verified and verified[r.key] == hashes.get(r.key),
+            changed_since_verification=r.key in verified and verified[r.key] != hashes.get(r.key),
             signed=r.key in signed_valid,
             needs_resigning=r.key in signed_ever and r.key not in signed_valid,
             locked=whole is not None or r.key in form_locked,
@@ -540,34 +656,55 @@ class _Portfolio:
     patients: list
     rows: list[FormRow]
     verified: dict[tuple[str, int], str]
+    hashes: dict[tuple[str, int], str]  # current hashes of the verified and signed forms
     signed: dict[tuple[str, int], bool]  # form -> covered by a still-valid signature
     late_visits: list  # (patient_id, form kind, visit label, window_end)
 
+    def verified_now(self, key: tuple[str, int]) -> bool:
+        return key in self.verified and self.verified[key] == self.hashes.get(key)
 
-def _portfolio(patients, today: date, *, hide_kinds=frozenset()) -> _Portfolio:
+    def changed_since_verification(self, key: tuple[str, int]) -> bool:
+        return key in self.verified and self.verified[key] != self.hashes.get(key)
+
+
+def _portfolio(
+    patients, today: date, *, hide_kinds=frozenset(), worklist: bool = False
+) -> _Portfolio:
+    """What the worklists and counts need of these patients' forms; with ``worklist``, only the
+    forms that can make an issue (:func:`worklist_rows`), else every form."""
     from patients.models_dm import Signature
     from patients.models_visits import PlannedVisit
 
     patients = list(patients)
     ids = [p.pk for p in patients]
-    rows = [r for r in form_rows_status(ids) if r.kind not in hide_kinds]
-    hashes = {r.key: r.hash for r in rows}
+    signatures = list(Signature.objects.filter(patient_id__in=ids))
+    listed = worklist_rows(ids, signatures) if worklist else form_rows_status(ids)
+    rows = [r for r in listed if r.kind not in hide_kinds]
     verified = {r.key: r.verified_hash for r in rows if r.verified_hash is not None}
+    hashes = compared_hashes(rows, signatures)
     signed: dict[tuple[str, int], bool] = {}
-    for state in signature_states(Signature.objects.filter(patient_id__in=ids), hashes):
+    for state in signature_states(signatures, hashes):
         for kind, object_id, _digest in state.signature.forms:
             key = (kind, int(object_id))
             signed[key] = signed.get(key, False) or state.valid
     late = []
-    overdue = PlannedVisit.objects.filter(
-        patient_id__in=ids,
-        state=PlannedVisit.State.PLANNED,
-        window_end__lt=today,
-        definition__kind__in=list(VISIT_FORM_KIND),
-    ).values_list("patient_id", "definition__kind", "definition__name", "occurrence", "window_end")
+    # A patient's visits in their default order (due date, then the schedule's), without the
+    # joins to patients, sites and studies that the default ordering would add.
+    overdue = (
+        PlannedVisit.objects.filter(
+            patient_id__in=ids,
+            state=PlannedVisit.State.PLANNED,
+            window_end__lt=today,
+            definition__kind__in=list(VISIT_FORM_KIND),
+        )
+        .order_by("patient_id", "due_on", "definition__anchor", "definition__offset_days")
+        .values_list(
+            "patient_id", "definition__kind", "definition__name", "occurrence", "window_end"
+        )
+    )
     for patient_id, visit_kind, name, occurrence, window_end in overdue:
         late.append((patient_id, VISIT_FORM_KIND[visit_kind], f"{name} #{occurrence}", window_end))
-    return _Portfolio(patients, rows, verified, signed, late)
+    return _Portfolio(patients, rows, verified, hashes, signed, late)
 
 
 def _issues(p: _Portfolio) -> list[FormIssue]:
@@ -582,7 +719,7 @@ def _issues(p: _Portfolio) -> list[FormIssue]:
                     r.patient_id, subjects[r.patient_id], r.kind, r.object_id, INCOMPLETE, r.on_date
                 )
             )
-        elif (r.key in p.verified and p.verified[r.key] != r.hash) or p.signed.get(r.key) is False:
+        elif p.changed_since_verification(r.key) or p.signed.get(r.key) is False:
             issues.append(
                 FormIssue(
                     r.patient_id, subjects[r.patient_id], r.kind, r.object_id, CHANGED, r.on_date
@@ -613,10 +750,12 @@ def site_worklist(study_site, *, user, today: date | None = None) -> list[FormIs
         if sees_allocation(user, study_site.study, study_site.pk)
         else ARM_REVEALING_KINDS
     )
-    patients = Patient.objects.filter(study_site=study_site).exclude(
-        status=Patient.Status.SCREEN_FAILURE
+    patients = (
+        Patient.objects.filter(study_site=study_site)
+        .exclude(status=Patient.Status.SCREEN_FAILURE)
+        .order_by("pk")  # the issues are sorted: no need of the default ordering's joins
     )
-    return _issues(_portfolio(patients, today, hide_kinds=hide))
+    return _issues(_portfolio(patients, today, hide_kinds=hide, worklist=True))
 
 
 def completeness_by_site(
@@ -647,7 +786,7 @@ def completeness_by_site(
             c["in_progress"] += 1
             continue
         c["complete"] += 1
-        c["verified"] += p.verified.get(r.key) == r.hash
+        c["verified"] += p.verified_now(r.key)
         c["signed"] += p.signed.get(r.key) is True
     for issue in _issues(p):
         if issue.issue in (MISSING, LATE):

@@ -554,3 +554,55 @@ def test_a_site_monitor_lists_no_lock_of_another_sites_patient(dm, login):
         reverse("study_locks", kwargs={"study_pk": dm.s1.pk})
     )
     assert "Site B audit" in everything.content.decode()
+
+
+# --- The site worklist hashes only verified and signed forms (issue #9) ----------------------
+
+
+def _changed(dm) -> set[tuple[str, int]]:
+    return {
+        (i.kind, i.object_id)
+        for i in casebook.site_worklist(dm.site_a, user=dm.user("alice_pi"))
+        if i.issue == casebook.CHANGED
+    }
+
+
+def test_the_site_worklist_flags_forms_changed_since_verification_or_signature(dm):
+    assert _changed(dm) == set()
+    dm_services.forms_verify(
+        patient=dm.patient_a, keys={("lab", dm.lab1.pk)}, by=dm.user("carl_monitor")
+    )
+    assert _changed(dm) == set()
+    assert casebook.completeness_by_site(dm.s1.pk)[dm.site_a.pk].verified == 1
+    LabResult.objects.filter(pk=dm.lab1.pk).update(value=D("9.6"))  # no signal, no audit hook
+    assert _changed(dm) == {("lab", dm.lab1.pk)}
+    assert casebook.completeness_by_site(dm.s1.pk)[dm.site_a.pk].verified == 0
+
+    _signed(dm)  # the whole casebook, as it is now
+    assert _changed(dm) == {("lab", dm.lab1.pk)}  # still changed since verification
+    assert casebook.completeness_by_site(dm.s1.pk)[dm.site_a.pk].signed >= 2
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE patients_labresult SET unit = 'g/L' WHERE id = %s", [dm.lab2.pk])
+    # The signature no longer holds: every form it covers shows as changed.
+    changed = _changed(dm)
+    assert ("lab", dm.lab2.pk) in changed and ("lab", dm.lab1.pk) in changed
+    assert casebook.completeness_by_site(dm.s1.pk)[dm.site_a.pk].signed == 0
+
+
+def test_the_site_worklist_query_count_is_flat_with_verified_and_signed_forms(
+    dm, login, django_assert_max_num_queries
+):
+    dm_services.forms_verify(
+        patient=dm.patient_a, keys={("lab", dm.lab1.pk)}, by=dm.user("carl_monitor")
+    )
+    _signed(dm)
+    client = login(dm.user("carl_monitor"))
+    url = reverse("site_forms", kwargs={"site_pk": dm.site_a.pk})
+    client.get(url)
+    with django_assert_max_num_queries(12) as small:
+        assert client.get(url).status_code == 200
+    for n in range(10):
+        _lab(dm.patient_a, dm.user("alice_pi"), "10.0", 30 + n)
+    _signed(dm)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        assert client.get(url).status_code == 200
