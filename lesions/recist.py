@@ -107,6 +107,8 @@ from __future__ import annotations
 
 import calendar
 import enum
+import functools
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -121,7 +123,7 @@ from decimal import (
     localcontext,
 )
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NamedTuple
 
 __all__ = [
     "Assessment",
@@ -205,6 +207,21 @@ class ProgressionCriterion(enum.StrEnum):
     ENLARGEMENT = "enlargement"  # 2 consecutive enlargements 2-3 months apart, >= 5 mm
 
 
+_MEMBERS: Final[Mapping[type[enum.Enum], Mapping[object, enum.Enum]]] = MappingProxyType(
+    {
+        kind: MappingProxyType({member.value: member for member in kind})
+        for kind in (
+            LesionCategory,
+            MeasurementState,
+            NonTargetStatus,
+            NewLesionStatus,
+            Response,
+            IssueCode,
+            ProgressionCriterion,
+        )
+    }
+)
+
 MAX_TARGETS: Final = 5
 MAX_TARGETS_PER_ORGAN: Final = 2
 MIN_TARGET_MM: Final = Decimal(10)
@@ -240,7 +257,15 @@ _RANK: Final[Mapping[Response, int]] = MappingProxyType(
 # ---------------------------------------------------------------------------
 
 
+_TENTH: Final = Decimal("0.1")
+_ZERO: Final = Decimal(0)
+
+
 def _check_mm(name: str, value: object) -> Decimal:
+    # The usual value (a Decimal with one decimal place, as the eCRF stores it) passes the same
+    # checks as below without building its digit tuple: finite, 0 to 500 mm, one place.
+    if type(value) is Decimal and value.same_quantum(_TENTH) and 0 <= value <= MAX_DIAMETER_MM:
+        return value
     if isinstance(value, bool) or not isinstance(value, Decimal | int):
         raise TypeError(
             f"{name} must be a Decimal (e.g. Decimal('12.3'), not a float), "
@@ -262,6 +287,8 @@ def _check_optional_mm(obj: object, field: str) -> None:
 
 
 def _check_id(name: str, value: object) -> None:
+    if type(value) is str and value and not value.isspace():
+        return  # the usual case; ``isspace`` is what ``strip`` removes
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
     if not value.strip():
@@ -295,6 +322,14 @@ def _check_params(
 
 
 def _coerce[E: enum.Enum](enum_type: type[E], value: object, name: str) -> E:
+    # ``enum_type(value)`` looks the value up in a dict first: the same lookup, without the
+    # call through the metaclass (the inputs of a whole portfolio make 10^5 of them).
+    try:
+        member = _MEMBERS[enum_type].get(value)
+    except (KeyError, TypeError):  # an enum of another module, or an unhashable value
+        member = None
+    if member is not None:
+        return member  # type: ignore[return-value]  # a member of enum_type
     try:
         return enum_type(value)
     except ValueError:
@@ -303,7 +338,7 @@ def _coerce[E: enum.Enum](enum_type: type[E], value: object, name: str) -> E:
 
 
 def _as_tuple[T](values: Iterable[object], kind: type[T], name: str) -> tuple[T, ...]:
-    items = tuple(values)
+    items = values if type(values) is tuple else tuple(values)
     for item in items:
         if not isinstance(item, kind):
             raise TypeError(f"{name} must hold {kind.__name__} objects, got {type(item).__name__}")
@@ -341,7 +376,7 @@ class BaselineLesion:
     @property
     def organ_group(self) -> str:
         """The organ as counted for the 2-per-organ rule (see :func:`organ_group`)."""
-        return organ_group(self.organ, is_node=self.is_node)
+        return _organ_group(self.organ, self.is_node)
 
 
 @dataclass(frozen=True)
@@ -363,8 +398,9 @@ class Measurement:
         _check_id("lesion_id", self.lesion_id)
         object.__setattr__(self, "state", _coerce(MeasurementState, self.state, "state"))
         _check_optional_mm(self, "diameter_mm")
-        fragments = tuple(_check_mm("fragment", f) for f in self.fragments)
-        object.__setattr__(self, "fragments", fragments)
+        if type(self.fragments) is not tuple or self.fragments:  # () stays as it is
+            fragments = tuple(_check_mm("fragment", f) for f in self.fragments)
+            object.__setattr__(self, "fragments", fragments)
         self._check_fields()
 
     def _check_fields(self) -> None:
@@ -434,8 +470,7 @@ class Assessment:
         if details and new is NewLesionStatus.NO:
             raise ValueError(f"scan {self.day}: new lesions described but new_lesions is NO")
         for kind, ids in (("measurement", measurements), ("new lesion", details)):
-            seen = [item.lesion_id for item in ids]
-            if len(set(seen)) != len(seen):
+            if len(ids) > 1 and len({item.lesion_id for item in ids}) != len(ids):
                 raise ValueError(f"scan {self.day}: a {kind} is given twice for one lesion")
 
 
@@ -523,6 +558,21 @@ def organ_group(organ: str, *, is_node: bool = False) -> str:
     return " ".join(words)
 
 
+_ORGAN_GROUPS: dict[tuple[str, bool], str] = {}
+
+
+def _organ_group(organ: str, is_node: bool) -> str:
+    """:func:`organ_group` of a lesion's organ (a str: checked by ``BaselineLesion``), memoised:
+    a portfolio names a handful of organs."""
+    key = (organ, is_node)
+    group = _ORGAN_GROUPS.get(key)
+    if group is None:
+        group = organ_group(organ, is_node=is_node)
+        if len(_ORGAN_GROUPS) < 4096:
+            _ORGAN_GROUPS[key] = group
+    return group
+
+
 def _issue(
     code: IssueCode, lesion_id: str | None, message: str, *, error: bool = True
 ) -> BaselineIssue:
@@ -565,7 +615,7 @@ def _lesion_issues(lesion: BaselineLesion) -> list[BaselineIssue]:
         text = f"{who}: lymph node short axis {size} mm < {NORMAL_NODE_MM} mm is normal and "
         text += "should not be recorded or followed (RECIST 1.1 4.2)"
         issues.append(_issue(IssueCode.NORMAL_NODE, who, text, error=False))
-    if not lesion.is_node and organ_group(lesion.organ) == NODES:
+    if not lesion.is_node and _organ_group(lesion.organ, False) == NODES:
         text = f"{who}: organ '{lesion.organ}' names a lymph node but is_node is False; nodes "
         text += "are measured on their short axis (RECIST 1.1 3.1.1)"
         issues.append(_issue(IssueCode.ORGAN_NODE_MISMATCH, who, text, error=False))
@@ -656,8 +706,7 @@ def _meets_pd(total: Decimal, nadir: Decimal) -> bool:
     return total >= PD_FACTOR * nadir and total - nadir >= PD_MIN_INCREASE_MM
 
 
-@dataclass(frozen=True)
-class _TargetSum:
+class _TargetSum(NamedTuple):
     total: Decimal  # of the measured targets
     complete: bool
     above_cr_level: bool  # some measured target not at CR level
@@ -665,7 +714,7 @@ class _TargetSum:
 
 def _target_sum(targets: Sequence[BaselineLesion], scan: Assessment) -> _TargetSum:
     by_id = {m.lesion_id: m for m in scan.measurements}
-    total, complete, above = Decimal(0), True, False
+    total, complete, above = _ZERO, True, False
     for lesion in targets:
         measurement = by_id.get(lesion.lesion_id)
         value = None if measurement is None else measurement.value_mm
@@ -707,7 +756,13 @@ def overall_response(
     target = None if target is None else _coerce(Response, target, "target")
     if non_target is not None:
         non_target = _coerce(NonTargetStatus, non_target, "non_target")
-    new_lesions = _coerce(NewLesionStatus, new_lesions, "new_lesions")
+    return _overall(target, non_target, _coerce(NewLesionStatus, new_lesions, "new_lesions"))
+
+
+def _overall(
+    target: Response | None, non_target: NonTargetStatus | None, new_lesions: NewLesionStatus
+) -> Response:
+    """:func:`overall_response` of enum members (the engine's own values)."""
     if target is None and non_target is None:
         raise ValueError("a time point needs target or non-target lesions")
     if target is Response.NON_CR_NON_PD:
@@ -749,6 +804,8 @@ def _confirmation_day(
     return None
 
 
+_ALLOWED_WITH_TARGETS: Final = frozenset(Response) - {Response.NON_CR_NON_PD}
+_ALLOWED_WITHOUT_TARGETS: Final = frozenset(Response) - {Response.PR, Response.SD}
 _CONFIRMS: Final[Mapping[Response, frozenset[Response]]] = MappingProxyType(
     {
         Response.CR: frozenset({Response.CR}),
@@ -788,9 +845,7 @@ def _checked_responses(
     responses: Iterable[tuple[date, Response]], has_targets: bool
 ) -> list[tuple[date, Response]]:
     scans = [(day, _coerce(Response, response, "response")) for day, response in responses]
-    allowed = set(Response) - (
-        {Response.NON_CR_NON_PD} if has_targets else {Response.PR, Response.SD}
-    )
+    allowed = _ALLOWED_WITH_TARGETS if has_targets else _ALLOWED_WITHOUT_TARGETS
     for index, (day, response) in enumerate(scans):
         _check_day("scan day", day)
         if index and day <= scans[index - 1][0]:
@@ -826,11 +881,33 @@ def best_overall_response(
     """
     _check_params(treatment_start, confirmation_required, min_sd_days, confirmation_days)
     _check_bool("has_targets", has_targets)
-    scans = _checked_responses(responses, has_targets)
+    return _best_response(
+        _checked_responses(responses, has_targets),
+        treatment_start=treatment_start,
+        confirmation_required=confirmation_required,
+        min_sd_days=min_sd_days,
+        confirmation_days=confirmation_days,
+        has_targets=has_targets,
+    )
+
+
+def _best_response(
+    scans: list[tuple[date, Response]],
+    *,
+    treatment_start: date,
+    confirmation_required: bool,
+    min_sd_days: int,
+    confirmation_days: int,
+    has_targets: bool,
+) -> BestResponse:
+    """:func:`best_overall_response` of checked values (those of :func:`evaluate`: sorted
+    distinct days, responses possible with or without targets)."""
     first_pd = next((i for i, (_, r) in enumerate(scans) if r is Response.PD), len(scans) - 1)
     scans = scans[: first_pd + 1]
     best = BestResponse(Response.NE, None, None)
     for i in range(len(scans)):
+        if _RANK[scans[i][1]] <= _RANK[best.response]:
+            continue  # a scan never contributes more than its own response
         candidate = _candidate(
             scans,
             i,
@@ -859,7 +936,12 @@ def _percent(delta: Decimal, reference: Decimal) -> Decimal:
     if den < 0:
         num, den = -num, -den
     rounded = (2 * abs(num) + den) // (2 * den)
-    return Decimal(rounded if num >= 0 else -rounded).scaleb(-1)
+    return _tenths(rounded if num >= 0 else -rounded)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # percentages repeat: build each Decimal once
+def _tenths(tenths: int) -> Decimal:
+    return Decimal(tenths).scaleb(-1)
 
 
 def _check_mass_in_scan(
@@ -895,12 +977,15 @@ def _check_scan(scan: Assessment, lesions: Mapping[str, BaselineLesion]) -> None
             raise ValueError(f"scan {scan.day}: new lesion reuses baseline id {new.lesion_id!r}")
 
 
+_DAY: Final = operator.attrgetter("day")
+
+
 def _checked_scans(
     lesions: Mapping[str, BaselineLesion],
     assessments: Iterable[Assessment],
     baseline_day: date | None,
 ) -> tuple[Assessment, ...]:
-    scans = sorted(_as_tuple(assessments, Assessment, "assessments"), key=lambda a: a.day)
+    scans = sorted(_as_tuple(assessments, Assessment, "assessments"), key=_DAY)
     if baseline_day is not None:
         _check_day("baseline_day", baseline_day)
     for index, scan in enumerate(scans):
@@ -980,7 +1065,10 @@ def _timepoint(
         total, complete = sums.total, sums.complete
         if complete:
             pct_baseline = _percent(total - baseline, baseline)
-            pct_nadir = _percent(total - nadir, nadir) if nadir else None
+            if nadir == baseline:  # the same numbers (until the sum first falls)
+                pct_nadir = pct_baseline if nadir else None
+            else:
+                pct_nadir = _percent(total - nadir, nadir) if nadir else None
     return TimepointResult(
         day=scan.day,
         sum_mm=total,
@@ -991,7 +1079,7 @@ def _timepoint(
         target=target,
         non_target=scan.non_target,
         new_lesions=scan.new_lesions,
-        overall=overall_response(target, scan.non_target, scan.new_lesions),
+        overall=_overall(target, scan.non_target, scan.new_lesions),
     )
 
 
@@ -1095,7 +1183,7 @@ def _bor_and_progression(
     responses = [
         (tp.day, Response.PD if i == progression else tp.overall) for i, tp in enumerate(timepoints)
     ]
-    bor = best_overall_response(
+    bor = _best_response(  # checked by evaluate: sorted distinct days, possible responses
         responses,
         treatment_start=treatment_start,
         confirmation_required=confirmation_required,
@@ -1111,22 +1199,26 @@ def _bor_and_progression(
 # ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of few distinct scan days
 def _add_months(day: date, months: int) -> date:
     index = day.month - 1 + months
     year, month = day.year + index // 12, index % 12 + 1
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def _lesion_series(lesion_id: str, scans: Sequence[Assessment]) -> list[tuple[date, Decimal]]:
-    """The lesion's own values by scan: as in the sum (4.3.2), but a COALESCED lesion (no
-    longer measurable on its own), a NOT_EVALUABLE one or one absent from a scan is skipped."""
-    series = []
+def _lesion_series(
+    lesions: Sequence[BaselineLesion], scans: Sequence[Assessment]
+) -> dict[str, list[tuple[date, Decimal]]]:
+    """Each lesion's own values by scan: as in the sum (4.3.2), but a COALESCED lesion (no
+    longer measurable on its own), a NOT_EVALUABLE one or one absent from a scan is skipped.
+    ``scans`` are checked (:func:`_checked_scans`): they measure known lesions only."""
+    series: dict[str, list[tuple[date, Decimal]]] = {le.lesion_id: [] for le in lesions}
     for scan in scans:
-        item = next((m for m in scan.measurements if m.lesion_id == lesion_id), None)
-        if item is not None and item.state is not MeasurementState.COALESCED:
-            value = item.value_mm
-            if value is not None:
-                series.append((scan.day, value))
+        for item in scan.measurements:
+            if item.state is not MeasurementState.COALESCED:
+                value = item.value_mm
+                if value is not None:
+                    series[item.lesion_id].append((scan.day, value))
     return series
 
 
@@ -1141,7 +1233,8 @@ def _lesion_course(
     for day, value in series:
         grew = previous is not None and value > previous
         criterion = None
-        if nadir is not None and _meets_pd(value, nadir):
+        # (a value not above its nadir never meets the PD rule: the cheap test first)
+        if nadir is not None and value > nadir and _meets_pd(value, nadir):
             criterion = ProgressionCriterion.RELATIVE
         elif (
             grew
@@ -1155,7 +1248,8 @@ def _lesion_course(
             return LesionCourse(lesion.lesion_id, treated, nadir, day, criterion)
         grew_on = day if grew else None
         previous = value
-        nadir = value if nadir is None else min(nadir, value)
+        if nadir is None or value < nadir:  # min(nadir, value), without the call
+            nadir = value
     return LesionCourse(lesion.lesion_id, treated, nadir, None, None)
 
 
@@ -1212,10 +1306,11 @@ def lesion_progression(
     _check_int("max_months", max_months, max(min_months, 1))
     with localcontext(_CONTEXT):
         scans = _checked_scans(index, assessments, baseline_day)
+        series = _lesion_series(lesions, scans)
         courses = tuple(
             _lesion_course(
                 lesion,
-                _lesion_series(lesion.lesion_id, scans),
+                series[lesion.lesion_id],
                 lesion.lesion_id in treated_ids,
                 (min_months, max_months),
             )

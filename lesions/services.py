@@ -8,13 +8,15 @@ middle scan updates every later result.
 
 from __future__ import annotations
 
+import gc
+import json
 import logging
-import multiprocessing
-import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -188,12 +190,15 @@ def assessment_record(
         _check_new_lesions_listed(new_lesions, lesions, measurements, new_lesion_rows)
     with reason_for_change(reason or "follow-up imaging", user=by.pk):
         scan = assessment or ImagingAssessment(patient=patient)
+        scan.patient = patient  # read by the caller: no query to re-check it
         scan.scan_date, scan.modality = scan_date, modality
         scan.non_target_status, scan.new_lesions = non_target_status, new_lesions
         scan.non_target_increase = non_target_increase
-        scan.full_clean()
+        # Its constraints were checked above: one scan per day (_check_follow_up) and one
+        # baseline per patient (a follow-up scan is never the baseline).
+        scan.full_clean(validate_constraints=False)
         scan.save()
-        _save_measurements(scan, lesions, measurements)
+        _save_measurements(scan, lesions, measurements, new_scan=assessment is None)
         _save_new_lesions(patient, scan, new_lesion_rows)
         recompute(patient)
     return scan
@@ -221,25 +226,37 @@ def _check_new_lesions_listed(status: str, lesions, measurements, new_rows) -> N
         )
 
 
-def _save_measurements(scan, lesions, measurements: dict[int, MeasurementRow]) -> None:
+def _save_measurements(
+    scan, lesions, measurements: dict[int, MeasurementRow], *, new_scan: bool = False
+) -> None:
+    """Write the scan's measurements that changed: the same few queries for any number of
+    lesions (the triggers audit each row of a bulk write as of a single save)."""
+    fields = ("state", "diameter_mm", "fragments_mm", "coalesced_into", "status")
+    existing = (
+        {} if new_scan else {m.lesion_id: m for m in Measurement.objects.filter(assessment=scan)}
+    )
+    created, changed = [], []
     for lesion_pk, row in measurements.items():
         _fragments(row.fragments_mm)
-        values: dict[str, Any] = {
-            "state": row.state,
-            "diameter_mm": row.diameter_mm,
-            "fragments_mm": row.fragments_mm,
-            "coalesced_into": row.coalesced_into,
-            "status": row.status,
-        }
-        current = Measurement.objects.filter(assessment=scan, lesion=lesions[lesion_pk]).first()
+        values: dict[str, Any] = {name: getattr(row, name) for name in fields}
+        current = existing.get(lesion_pk)
         if current is None:
-            current = Measurement(assessment=scan, lesion=lesions[lesion_pk])
+            current, bucket = Measurement(assessment=scan, lesion=lesions[lesion_pk]), created
         elif all(getattr(current, k) == v for k, v in values.items()):
             continue  # unchanged: no audit row
+        else:
+            bucket = changed
         for key, value in values.items():
             setattr(current, key, value)
-        current.full_clean()
-        current.save()
+        # The scan and lesion were read by the caller (no query to re-check them), and there is
+        # one row per lesion of this scan by construction (the unique constraint holds).
+        current.assessment, current.lesion = scan, lesions[lesion_pk]
+        current.full_clean(validate_constraints=False)
+        bucket.append(current)
+    if created:
+        Measurement.objects.bulk_create(created)
+    if changed:
+        Measurement.objects.bulk_update(changed, fields)
 
 
 def _save_new_lesions(patient: Patient, scan, rows: list[NewLesionRow]) -> None:
@@ -264,118 +281,182 @@ def _save_new_lesions(patient: Patient, scan, rows: list[NewLesionRow]) -> None:
 
 # --- recomputation -----------------------------------------------------------------------------
 
+# Plain strings: compared 10^5 times over a portfolio (the choices are str enums of these values).
+_TARGET = Lesion.Category.TARGET.value
+_NON_TARGET = Lesion.Category.NON_TARGET.value
+_NEW = Lesion.Category.NEW.value
+_PRESENT = Measurement.State.PRESENT.value
+_SPLIT = Measurement.State.SPLIT.value
+
+
+class _Patient(NamedTuple):
+    """What the engines read of a patient and its study."""
+
+    pk: int
+    enrolled_on: date | None
+    confirmation_required: bool
+    min_sd_days: int
+    new_lesions_block_reset: bool
+    uses_irecist: bool  # its arm reports iRECIST (see :func:`uses_irecist`)
+
+
+class _Scan(NamedTuple):
+    pk: int
+    patient_id: int
+    scan_date: date
+    is_baseline: bool
+    non_target_status: str
+    new_lesions: str
+    non_target_increase: bool
+
+
+class _Lesion(NamedTuple):
+    pk: int
+    patient_id: int
+    label: str
+    organ: str
+    is_node: bool
+    category: str
+    planned_for_sbrt: bool
+    new_is_target: bool
+
+
+# A measurement row: (assessment_id, lesion_id, state, diameter_mm, fragments_mm,
+# coalesced_into_id, status), kept as the plain tuple the database returns. The diameter comes
+# as text, made a Decimal only where used (the engine measurements are shared: see _Builder).
+_MRow = tuple[int, int, str, str | None, str, int | None, str]
+
+
+def _mm(text: str | None) -> Decimal | None:
+    """A numeric value read as text, as the driver would return it."""
+    return None if text is None else Decimal(text)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    patients: dict[int, _Patient]
+    scans_of: dict[int, list[_Scan]]  # by patient, by scan date
+    lesions: dict[int, _Lesion]
+    lesions_of: dict[int, list[_Lesion]]  # by patient, by category and label
+    by_scan: dict[int, list[_MRow]]
+    stored_timepoints: list[tuple]  # rows of _STORED_TIMEPOINT, to write only what changed
+    stored_responses: list[tuple]  # rows of _STORED_RESPONSE
+
 
 @dataclass(frozen=True)
 class _Inputs:
-    baseline: ImagingAssessment
+    baseline: _Scan
     lesions: list  # recist.BaselineLesion
     follow_ups: list  # recist.Assessment
     i_follow_ups: list  # irecist.IAssessment (built only for iRECIST arms)
 
 
-class _M:
-    """A measurement as the engines need it (light: the whole portfolio is read at once)."""
+class _Builder:
+    """Engine inputs of the loaded patients. The engine objects are immutable and check
+    themselves on construction, so equal measurements (same label, state and values: the
+    portfolio repeats them a lot) share one, built and checked once."""
 
-    __slots__ = (
-        "assessment_id",
-        "coalesced_into",
-        "diameter_mm",
-        "fragments_mm",
-        "lesion",
-        "state",
-        "status",
-    )
+    def __init__(self, loaded: _Loaded) -> None:
+        self.lesions = loaded.lesions
+        self.by_scan = loaded.by_scan
+        self._measurements: dict[tuple, recist.Measurement] = {}
 
-    def __init__(self, row: tuple, lesions: dict[int, Lesion]) -> None:
-        assessment_id, lesion_id, state, diameter, fragments, coalesced_id, status = row
-        self.assessment_id, self.state, self.status = assessment_id, state, status
-        self.diameter_mm, self.fragments_mm = diameter, fragments
-        self.lesion = lesions[lesion_id]
-        self.coalesced_into = lesions.get(coalesced_id) if coalesced_id else None
-
-
-def _engine_inputs(
-    scans: list[ImagingAssessment],
-    lesions: list[Lesion],
-    by_scan: dict[int, list[_M]],
-    with_irecist: bool,
-):
-    """Plain engine data from one patient's lesions, scans and measurements."""
-    baseline = next(s for s in scans if s.is_baseline)
-    base_values = {m.lesion.label: m.diameter_mm for m in by_scan.get(baseline.pk, [])}
-    lesions = [le for le in lesions if le.category != Lesion.Category.NEW]
-    engine_lesions = [
-        recist.BaselineLesion(
-            lesion_id=le.label,
-            organ=le.organ,
-            is_node=le.is_node,
-            category=le.category,
-            diameter_mm=base_values.get(le.label),
-        )
-        for le in lesions
-    ]
-    has_non_targets = any(le.category == Lesion.Category.NON_TARGET for le in lesions)
-    follow_ups, i_follow_ups = [], []
-    for scan in scans:
-        if scan.is_baseline:
-            continue
-        assessment = _engine_scan(scan, by_scan.get(scan.pk, []), has_non_targets)
-        follow_ups.append(assessment)
-        if with_irecist:
-            i_follow_ups.append(_irecist_scan(scan, assessment, by_scan.get(scan.pk, [])))
-    return _Inputs(baseline, engine_lesions, follow_ups, i_follow_ups)
-
-
-def _engine_measurement(m) -> recist.Measurement:
-    return recist.Measurement(
-        lesion_id=m.lesion.label,
-        state=m.state,
-        diameter_mm=m.diameter_mm if m.state == Measurement.State.PRESENT else None,
-        fragments=_fragments(m.fragments_mm) if m.state == Measurement.State.SPLIT else (),
-        coalesced_into=m.coalesced_into.label if m.coalesced_into is not None else None,
-    )
-
-
-def _engine_scan(scan: ImagingAssessment, measurements: list, non_targets: bool):
-    targets = [
-        _engine_measurement(m) for m in measurements if m.lesion.category == Lesion.Category.TARGET
-    ]
-    new = [
-        recist.NewLesion(lesion_id=m.lesion.label, diameter_mm=m.diameter_mm)
-        for m in measurements
-        if m.lesion.category == Lesion.Category.NEW
-    ]
-    return recist.Assessment(
-        day=scan.scan_date,
-        measurements=tuple(targets),
-        non_target=(scan.non_target_status or "NE") if non_targets else None,
-        new_lesions=scan.new_lesions,
-        new_lesion_details=tuple(new),
-    )
-
-
-def _irecist_scan(scan, assessment: recist.Assessment, measurements: list):
-    """The iRECIST view of a scan: its new lesions followed apart (Seymour 2017, Table 1)."""
-    findings = []
-    for m in measurements:
-        if m.lesion.category != Lesion.Category.NEW:
-            continue
-        target = m.lesion.new_is_target
-        findings.append(
-            irecist.NewLesionFinding(
-                lesion_id=m.lesion.label,
-                organ=m.lesion.organ,
-                is_node=m.lesion.is_node,
-                category=recist.LesionCategory.TARGET
-                if target
-                else recist.LesionCategory.NON_TARGET,
-                measurement=_engine_measurement(m) if target else None,
-                status=None if target else (m.status or "NE"),
+    def inputs(self, scans: list[_Scan], lesions: list[_Lesion], with_irecist: bool) -> _Inputs:
+        """Plain engine data from one patient's lesions, scans and measurements."""
+        baseline = next(s for s in scans if s.is_baseline)
+        known = self.lesions
+        base_values = {
+            known[row[1]].label: _mm(row[3]) for row in self.by_scan.get(baseline.pk, ())
+        }
+        lesions = [le for le in lesions if le.category != _NEW]
+        engine_lesions = [
+            recist.BaselineLesion(
+                lesion_id=le.label,
+                organ=le.organ,
+                is_node=le.is_node,
+                category=le.category,
+                diameter_mm=base_values.get(le.label),
             )
+            for le in lesions
+        ]
+        has_non_targets = any(le.category == _NON_TARGET for le in lesions)
+        follow_ups, i_follow_ups = [], []
+        for scan in scans:
+            if scan.is_baseline:
+                continue
+            rows = self.by_scan.get(scan.pk, [])
+            assessment = self._scan(scan, rows, has_non_targets)
+            follow_ups.append(assessment)
+            if with_irecist:
+                i_follow_ups.append(self._irecist_scan(scan, assessment, rows))
+        return _Inputs(baseline, engine_lesions, follow_ups, i_follow_ups)
+
+    def measurement(self, label: str, row: _MRow) -> recist.Measurement:
+        """The engine measurement of a row of lesion ``label``."""
+        # Keyed by the values it is built from (the diameter as the database writes it).
+        key = (label, row[2], row[3], row[4], row[5])  # state, diameter, fragments, into
+        return self._measurements.get(key) or self._new_measurement(key)
+
+    def _new_measurement(self, key: tuple) -> recist.Measurement:
+        label, state, diameter, fragments, coalesced_id = key
+        into = self.lesions.get(coalesced_id) if coalesced_id else None
+        found = recist.Measurement(
+            lesion_id=label,
+            state=state,
+            diameter_mm=_mm(diameter) if state == _PRESENT else None,
+            fragments=_fragments(fragments) if state == _SPLIT else (),
+            coalesced_into=into.label if into is not None else None,
         )
-    return irecist.IAssessment(
-        recist=assessment, new_lesions=tuple(findings), non_target_increase=scan.non_target_increase
-    )
+        self._measurements[key] = found
+        return found
+
+    def _scan(self, scan: _Scan, rows: list[_MRow], non_targets: bool) -> recist.Assessment:
+        known, cache = self.lesions, self._measurements
+        targets, new_rows = [], []
+        for row in rows:
+            lesion = known[row[1]]
+            if lesion.category == _TARGET:  # self.measurement(lesion.label, row), inlined
+                key = (lesion.label, row[2], row[3], row[4], row[5])
+                targets.append(cache.get(key) or self._new_measurement(key))
+            elif lesion.category == _NEW:
+                new_rows.append(row)
+        new = [  # built after the targets, as they always were (which error comes first)
+            recist.NewLesion(lesion_id=known[row[1]].label, diameter_mm=_mm(row[3]))
+            for row in new_rows
+        ]
+        return recist.Assessment(
+            day=scan.scan_date,
+            measurements=tuple(targets),
+            non_target=(scan.non_target_status or "NE") if non_targets else None,
+            new_lesions=scan.new_lesions,
+            new_lesion_details=tuple(new),
+        )
+
+    def _irecist_scan(self, scan: _Scan, assessment: recist.Assessment, rows: list[_MRow]):
+        """The iRECIST view of a scan: its new lesions followed apart (Seymour 2017, Table 1)."""
+        findings = []
+        for row in rows:
+            lesion = self.lesions[row[1]]
+            if lesion.category != _NEW:
+                continue
+            target = lesion.new_is_target
+            findings.append(
+                irecist.NewLesionFinding(
+                    lesion_id=lesion.label,
+                    organ=lesion.organ,
+                    is_node=lesion.is_node,
+                    category=recist.LesionCategory.TARGET
+                    if target
+                    else recist.LesionCategory.NON_TARGET,
+                    measurement=self.measurement(lesion.label, row) if target else None,
+                    status=None if target else (row[6] or "NE"),
+                )
+            )
+        return irecist.IAssessment(
+            recist=assessment,
+            new_lesions=tuple(findings),
+            non_target_increase=scan.non_target_increase,
+        )
 
 
 def uses_irecist(patient: Patient) -> bool:
@@ -390,183 +471,6 @@ def recompute(patient: Patient) -> str | None:
     best = recompute_many([patient.pk], strict=True).get(patient.pk)
     visits_sync(patient)
     return best
-
-
-class _Row:
-    """A scan or lesion as the engines read it (plain attributes from ``values_list``)."""
-
-    def __init__(self, names: tuple[str, ...], values: tuple) -> None:
-        self.__dict__.update(zip(names, values, strict=True))
-
-
-_SCAN_FIELDS = (
-    "pk",
-    "patient_id",
-    "scan_date",
-    "is_baseline",
-    "non_target_status",
-    "new_lesions",
-    "non_target_increase",
-)
-_LESION_FIELDS = (
-    "pk",
-    "patient_id",
-    "label",
-    "organ",
-    "is_node",
-    "category",
-    "planned_for_sbrt",
-    "new_is_target",
-)
-
-
-def _load(patient_ids: list[int]):
-    """Everything the engines read, for any number of patients, in four queries."""
-    patients = {
-        p.pk: p
-        for p in Patient.objects.filter(pk__in=patient_ids).select_related(
-            "study_site__study", "allocation__arm"
-        )
-    }
-    scans: dict[int, list[_Row]] = {}
-    for values in (
-        ImagingAssessment.objects.filter(patient_id__in=patient_ids)
-        .order_by("patient_id", "scan_date")
-        .values_list(*_SCAN_FIELDS)
-    ):
-        scan = _Row(_SCAN_FIELDS, values)
-        scans.setdefault(scan.patient_id, []).append(scan)
-    lesions: dict[int, _Row] = {}
-    for values in (
-        Lesion.objects.filter(patient_id__in=patient_ids)
-        .order_by("patient_id", "category", "label")
-        .values_list(*_LESION_FIELDS)
-    ):
-        lesion = _Row(_LESION_FIELDS, values)
-        lesions[lesion.pk] = lesion
-    by_scan: dict[int, list[_M]] = {}
-    for row in Measurement.objects.filter(lesion__patient_id__in=patient_ids).values_list(
-        "assessment_id",
-        "lesion_id",
-        "state",
-        "diameter_mm",
-        "fragments_mm",
-        "coalesced_into_id",
-        "status",
-    ):
-        m = _M(row, lesions)
-        by_scan.setdefault(m.assessment_id, []).append(m)
-    lesions_of: dict[int, list[_Row]] = {}
-    for le in lesions.values():
-        lesions_of.setdefault(le.patient_id, []).append(le)
-    return patients, scans, lesions_of, by_scan
-
-
-def _evaluate(patient: Patient, scans, lesions, by_scan):
-    """(evaluation, iRECIST evaluation, inputs) of one patient; ValueError on bad data."""
-    with_irecist = uses_irecist(patient)
-    study = patient.study_site.study
-    inputs = _engine_inputs(scans, lesions, by_scan, with_irecist)
-    params = {
-        "treatment_start": patient.enrolled_on or inputs.baseline.scan_date,
-        "confirmation_required": study.response_confirmation_required,
-        "min_sd_days": study.min_sd_days,
-        "baseline_day": inputs.baseline.scan_date,
-    }
-    ievaluation = None
-    if with_irecist:
-        ievaluation = irecist.evaluate(
-            inputs.lesions,
-            inputs.i_follow_ups,
-            **params,
-            new_lesions_block_reset=study.irecist_new_lesions_block_reset,
-        )
-        evaluation = ievaluation.recist
-    else:
-        evaluation = recist.evaluate(inputs.lesions, inputs.follow_ups, **params)
-    return evaluation, ievaluation, inputs
-
-
-# Above this many patients the engines run in one process per CPU (forked after the data are
-# read; the children never touch the database connection and return plain values).
-PARALLEL_MIN_PATIENTS = 400
-
-
-def recompute_many(patient_ids, *, strict: bool = False) -> dict[int, str]:
-    """Run the engines over the imaging history of many patients and replace their stored
-    results (TimepointResult per scan, PatientResponse per patient) in a constant number of
-    queries, whatever the number of patients (the whole portfolio after an engine change).
-
-    A patient whose data the engine refuses raises ``ValidationError`` when ``strict`` (a CRF
-    being saved); otherwise the patient keeps no results and is skipped (logged). Planned
-    visits are not re-planned here (see :func:`recompute`). Returns each evaluated patient's
-    best overall response.
-    """
-    ids = list(patient_ids)
-    loaded = _load(ids)
-    results = _run_engines(ids, loaded, strict)
-    scan_ids = [scan.pk for scans in loaded[1].values() for scan in scans]
-    TimepointResult.objects.filter(assessment_id__in=scan_ids).delete()  # index, no join
-    PatientResponse.objects.filter(patient_id__in=ids).delete()
-    _copy(TimepointResult, _TIMEPOINT_COLUMNS, [row for r in results for row in r[2]])
-    now = timezone.now()
-    _copy(
-        PatientResponse,
-        ("patient_id", *_RESPONSE_COLUMNS, "computed_at"),
-        [(pk, *values, now) for pk, _best, _rows, values in results],
-    )
-    return {pk: best for pk, best, _rows, _values in results}
-
-
-def _engine_chunk(ids: list[int], loaded, strict: bool) -> list[tuple]:
-    """(pk, best overall response, timepoint rows, response values) of each patient with a
-    baseline scan: plain values, cheap to send back from a forked process."""
-    patients, scans_of, lesions_of, by_scan = loaded
-    results = []
-    for pk in ids:
-        scans = scans_of.get(pk, [])
-        if pk not in patients or not any(s.is_baseline for s in scans):
-            continue
-        lesions = lesions_of.get(pk, [])
-        try:
-            evaluation, ievaluation, inputs = _evaluate(patients[pk], scans, lesions, by_scan)
-        except (TypeError, ValueError) as error:
-            if strict:
-                raise ValidationError(str(error)) from error
-            logger.warning("patient %s: responses not computed: %s", pk, error)
-            continue
-        values = _response_values(evaluation, ievaluation, _local_control(lesions, inputs))
-        results.append(
-            (
-                pk,
-                str(evaluation.best_overall_response),
-                _timepoints(scans, evaluation, ievaluation),
-                values,
-            )
-        )
-    return results
-
-
-_FORKED: tuple | None = None  # what the forked engine processes read (set just before forking)
-
-
-def _forked_chunk(ids: list[int]) -> list[tuple]:
-    return _engine_chunk(ids, _FORKED, False)
-
-
-def _run_engines(ids: list[int], loaded, strict: bool) -> list[tuple]:
-    global _FORKED
-    cpus = os.cpu_count() or 1
-    if strict or cpus < 2 or len(ids) < PARALLEL_MIN_PATIENTS:
-        return _engine_chunk(ids, loaded, strict)
-    chunks = [ids[i::cpus] for i in range(cpus)]
-    _FORKED = loaded
-    try:
-        with multiprocessing.get_context("fork").Pool(cpus) as pool:
-            parts = pool.map(_forked_chunk, chunks)
-    finally:
-        _FORKED = None
-    return [result for part in parts for result in part]
 
 
 _TIMEPOINT_COLUMNS = (
@@ -598,6 +502,238 @@ _RESPONSE_COLUMNS = (
     "local_control",
     "local_control_note",
 )
+_JSON_COLUMNS = frozenset(
+    i for i, name in enumerate(_RESPONSE_COLUMNS) if name in ("baseline_issues", "local_control")
+)
+# The stored results, read with the patients and scans (LEFT JOIN: a NULL key when there is
+# none) to write only what changed; jsonb read as text, loaded in Python.
+_STORED_RESPONSE = "r.patient_id, " + ", ".join(
+    f"r.{name}::text" if i in _JSON_COLUMNS else f"r.{name}"
+    for i, name in enumerate(_RESPONSE_COLUMNS)
+)
+_STORED_TIMEPOINT = ", ".join(f"t.{name}" for name in _TIMEPOINT_COLUMNS)
+
+
+# The reads of :func:`_load`, each with one array parameter (``= ANY(%s)``): an ``IN`` list
+# of thousands of ids costs more to build and parse than the query itself. The patients' and
+# scans' rows are those of _Patient and _Scan, then the stored result.
+_LOAD_SQL = {
+    "patients": (  # and the stored PatientResponse
+        "SELECT p.id, p.enrolled_on, s.response_confirmation_required, s.min_sd_days,"  # noqa: S608
+        " s.irecist_new_lesions_block_reset, COALESCE(arm.uses_irecist, false), "
+        + _STORED_RESPONSE
+        + " FROM patients_patient p"
+        " JOIN studies_studysite ss ON ss.id = p.study_site_id"
+        " JOIN studies_study s ON s.id = ss.study_id"
+        " LEFT JOIN patients_allocation al ON al.patient_id = p.id"
+        " LEFT JOIN studies_arm arm ON arm.id = al.arm_id"
+        " LEFT JOIN lesions_patientresponse r ON r.patient_id = p.id"
+        " WHERE p.id = ANY(%s)"
+    ),
+    "scans": (  # and the stored TimepointResult
+        "SELECT a.id, a.patient_id, a.scan_date, a.is_baseline, a.non_target_status,"  # noqa: S608
+        " a.new_lesions, a.non_target_increase, "
+        + _STORED_TIMEPOINT
+        + " FROM lesions_imagingassessment a"
+        " LEFT JOIN lesions_timepointresult t ON t.assessment_id = a.id"
+        " WHERE a.patient_id = ANY(%s) ORDER BY a.patient_id, a.scan_date"
+    ),
+    "lesions": (
+        "SELECT id, patient_id, label, organ, is_node, category, planned_for_sbrt, new_is_target"
+        " FROM lesions_lesion WHERE patient_id = ANY(%s) ORDER BY patient_id, category, label"
+    ),
+    "measurements": (
+        "SELECT m.assessment_id, m.lesion_id, m.state, m.diameter_mm::text, m.fragments_mm,"
+        " m.coalesced_into_id, m.status FROM lesions_measurement m"
+        " JOIN lesions_lesion le ON le.id = m.lesion_id WHERE le.patient_id = ANY(%s)"
+    ),
+}
+
+
+def _load(patient_ids: list[int]) -> _Loaded:
+    """Everything the engines read and the results stored, for any number of patients: four
+    queries sent at once (one round trip: psycopg's pipeline mode)."""
+    connection.ensure_connection()
+    with ExitStack() as stack:
+        cursors = {name: stack.enter_context(connection.cursor()) for name in _LOAD_SQL}
+        with connection.connection.pipeline():
+            for name, cursor in cursors.items():
+                cursor.execute(_LOAD_SQL[name], [patient_ids])
+        rows = {name: cursor.fetchall() for name, cursor in cursors.items()}
+    patients, stored_responses = _split(rows["patients"], len(_Patient._fields))
+    scans, stored_timepoints = _split(rows["scans"], len(_Scan._fields))
+    scans_of: dict[int, list[_Scan]] = {}
+    for row in scans:
+        scans_of.setdefault(row[1], []).append(_Scan._make(row))
+    lesions = {row[0]: _Lesion._make(row) for row in rows["lesions"]}
+    lesions_of: dict[int, list[_Lesion]] = {}
+    for le in lesions.values():
+        lesions_of.setdefault(le.patient_id, []).append(le)
+    by_scan: dict[int, list[_MRow]] = {}
+    for row in rows["measurements"]:
+        by_scan.setdefault(row[0], []).append(row)
+    return _Loaded(
+        {row[0]: _Patient._make(row) for row in patients},
+        scans_of,
+        lesions,
+        lesions_of,
+        by_scan,
+        stored_timepoints,
+        stored_responses,
+    )
+
+
+def _split(rows: list[tuple], at: int) -> tuple[list[tuple], list[tuple]]:
+    """Rows read with their stored result joined from column ``at``: (the rows' own columns,
+    the stored results, for the rows that have one)."""
+    return [row[:at] for row in rows], [row[at:] for row in rows if row[at] is not None]
+
+
+def _evaluate(patient: _Patient, inputs: _Inputs):
+    """(evaluation, iRECIST evaluation) of one patient; ValueError on bad data."""
+    params = {
+        "treatment_start": patient.enrolled_on or inputs.baseline.scan_date,
+        "confirmation_required": patient.confirmation_required,
+        "min_sd_days": patient.min_sd_days,
+        "baseline_day": inputs.baseline.scan_date,
+    }
+    if patient.uses_irecist:
+        ievaluation = irecist.evaluate(
+            inputs.lesions,
+            inputs.i_follow_ups,
+            **params,
+            new_lesions_block_reset=patient.new_lesions_block_reset,
+        )
+        return ievaluation.recist, ievaluation
+    return recist.evaluate(inputs.lesions, inputs.follow_ups, **params), None
+
+
+def recompute_many(patient_ids, *, strict: bool = False) -> dict[int, str]:
+    """Run the engines over the imaging history of many patients and replace their stored
+    results (TimepointResult per scan, PatientResponse per patient) in a constant number of
+    queries, whatever the number of patients (the whole portfolio after an engine change),
+    written in one transaction (no reader sees a patient without results).
+
+    A patient whose data the engine refuses raises ``ValidationError`` when ``strict`` (a CRF
+    being saved); otherwise the patient keeps no results and is skipped (logged). Planned
+    visits are not re-planned here (see :func:`recompute`). Returns each evaluated patient's
+    best overall response.
+    """
+    ids = list(patient_ids)
+    if not ids:
+        return {}
+    with _gc_paused():
+        loaded = _load(ids)
+        results = _engine_chunk(ids, loaded, strict)
+        _store(loaded, results)
+        bests = {pk: bor for pk, bor, _rows, _values in results}
+        del loaded, results  # freed before collections resume: nothing left for them to scan
+    return bests
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection during a recomputation: it builds 10^5 short-lived objects
+    per 1,000 patients (freed by reference counting: no cycles), which each collection would
+    scan again with everything else in the process (10-20 % of a whole-portfolio run)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _store(loaded: _Loaded, results: list[tuple]) -> None:
+    """Make the stored results those computed, writing only the rows that differ: a result
+    that did not change is neither deleted nor inserted again (most of them when the whole
+    portfolio is recomputed; on a CRF save, those of the scans before the edited one).
+    Every evaluated patient's ``computed_at`` is set, whether its results changed or not."""
+    timepoints = {row[0]: row for r in results for row in r[2]}
+    responses = {pk: values for pk, _best, _rows, values in results}
+    stale_scans, _same = _compare(loaded.stored_timepoints, timepoints, lambda row: row)
+    stale_patients, same = _compare(loaded.stored_responses, responses, _stored_response)
+    now = timezone.now()
+    # The deletes and the computed_at update are one statement, atomic by itself; the rows to
+    # insert go with it in one transaction. Within a transaction (a CRF save) no savepoint:
+    # an error here is the database's and the whole save rolls back (a patient refused by the
+    # engines raised before anything was written).
+    with transaction.atomic(savepoint=False) if timepoints or responses else nullcontext():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "WITH gone AS (DELETE FROM lesions_timepointresult"
+                " WHERE assessment_id = ANY(%s)),"
+                " kept AS (UPDATE lesions_patientresponse SET computed_at = %s"
+                " WHERE patient_id = ANY(%s))"
+                " DELETE FROM lesions_patientresponse WHERE patient_id = ANY(%s)",
+                [stale_scans, now, same, stale_patients],
+            )
+        _copy(TimepointResult, _TIMEPOINT_COLUMNS, list(timepoints.values()))
+        _copy(
+            PatientResponse,
+            ("patient_id", *_RESPONSE_COLUMNS, "computed_at"),
+            [(pk, *_as_written(values), now) for pk, values in responses.items()],
+        )
+
+
+def _compare(stored: list[tuple], computed: dict[int, tuple], as_computed) -> tuple[list, list]:
+    """(keys of the stored rows to delete: changed or no longer computed, keys of the rows
+    unchanged); the unchanged rows are taken out of ``computed``, which keeps those to write.
+    Values compare as numbers (numeric columns hold the computed Decimals to 0.1)."""
+    stale, same = [], []
+    for row in stored:
+        key = row[0]
+        if computed.get(key, _MISSING) == as_computed(row):
+            del computed[key]
+            same.append(key)
+        else:
+            stale.append(key)
+    return stale, same
+
+
+_MISSING = object()
+
+
+def _as_written(values: tuple) -> tuple:
+    """A PatientResponse row of :func:`_response_values` as COPY writes it (JSON as jsonb)."""
+    return tuple(Jsonb(v) if i in _JSON_COLUMNS else v for i, v in enumerate(values))
+
+
+def _stored_response(row: tuple) -> tuple:
+    """A stored response row (``_STORED_RESPONSE``) as :func:`_response_values` computes it."""
+    return tuple(json.loads(v) if i in _JSON_COLUMNS else v for i, v in enumerate(row[1:]))
+
+
+def _engine_chunk(ids: list[int], loaded: _Loaded, strict: bool) -> list[tuple]:
+    """(pk, best overall response, timepoint rows, response values) of each patient with a
+    baseline scan."""
+    builder = _Builder(loaded)
+    results = []
+    for pk in ids:
+        scans = loaded.scans_of.get(pk, [])
+        patient = loaded.patients.get(pk)
+        if patient is None or not any(s.is_baseline for s in scans):
+            continue
+        lesions = loaded.lesions_of.get(pk, [])
+        try:
+            inputs = builder.inputs(scans, lesions, patient.uses_irecist)
+            evaluation, ievaluation = _evaluate(patient, inputs)
+        except (TypeError, ValueError) as error:
+            if strict:
+                raise ValidationError(str(error)) from error
+            logger.warning("patient %s: responses not computed: %s", pk, error)
+            continue
+        values = _response_values(evaluation, ievaluation, _local_control(lesions, inputs))
+        results.append(
+            (
+                pk,
+                str(evaluation.best_overall_response),
+                _timepoints(scans, evaluation, ievaluation),
+                values,
+            )
+        )
+    return results
 
 
 def _copy(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
@@ -638,28 +774,26 @@ def _timepoints(scans, evaluation, ievaluation) -> list[tuple]:
 
 
 def _response_values(evaluation, ievaluation, control: dict) -> tuple:
-    """The PatientResponse row of one patient, in ``_RESPONSE_COLUMNS`` order."""
+    """The PatientResponse row of one patient, in ``_RESPONSE_COLUMNS`` order (JSON values as
+    Python lists)."""
     values = {
         "baseline_sum_mm": evaluation.baseline_sum_mm,
         "best_overall_response": str(evaluation.best_overall_response),
         "best_response_on": evaluation.best_response_scan_day,
         "best_change_pct": evaluation.best_change_from_baseline_pct,
         "progression_on": evaluation.progression_date,
-        "baseline_issues": Jsonb([w.message for w in evaluation.warnings]),
+        "baseline_issues": [w.message for w in evaluation.warnings],
         "irecist_best_response": str(ievaluation.best_overall_response) if ievaluation else "",
         "first_iupd_on": ievaluation.first_iupd_date if ievaluation else None,
         "icpd_on": ievaluation.icpd_date if ievaluation else None,
         **control,
     }
-    values["local_control"] = Jsonb(values["local_control"])
     return tuple(values[column] for column in _RESPONSE_COLUMNS)
 
 
-def _local_control(lesions, inputs: _Inputs) -> dict[str, Any]:
+def _local_control(lesions: list[_Lesion], inputs: _Inputs) -> dict[str, Any]:
     """In-field (irradiated lesion) versus out-of-field progression, per lesion."""
-    treated = {
-        le.label for le in lesions if le.planned_for_sbrt and le.category != Lesion.Category.NEW
-    }
+    treated = {le.label for le in lesions if le.planned_for_sbrt and le.category != _NEW}
     values: dict[str, Any] = {"local_control_note": ""}
     try:
         control = recist.lesion_progression(
