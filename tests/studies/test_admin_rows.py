@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from lesions.models import Measurement
 from patients.models import AdverseEvent, LabResult, Patient
-from studies.admin_base import FastChangeList
+from studies.admin_rows import FastChangeList
 from studies.audit import event_model_for
 from tests.cross.test_query_budget import _patient_records
 from tests.factories import UserFactory
