@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from crispy_forms.helper import FormHelper
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from lesions.models import ImagingAssessment, Lesion, Measurement
+from studies.crispy_fields import crf_helper
+from studies.widgets import fast_renderer
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -27,6 +28,8 @@ def diameter_field(label, *, required: bool = False, help_text: str = "") -> for
 
 
 class ScanForm(forms.ModelForm):
+    default_renderer = fast_renderer
+
     reason = forms.CharField(
         label=_("Reason for change"),
         required=False,
@@ -65,12 +68,12 @@ class ScanForm(forms.ModelForm):
             self.fields["non_target_status"].required = True
         if not editing:
             del self.fields["reason"]
-        self.helper = FormHelper()
-        self.helper.form_tag = False
-        self.helper.disable_csrf = True
+        self.helper = crf_helper(self)
 
 
 class BaselineLesionForm(forms.ModelForm):
+    default_renderer = fast_renderer
+
     diameter_mm = diameter_field(
         _("Diameter (mm)"), help_text=_("Targets: longest diameter, short axis for nodes.")
     )
@@ -101,11 +104,15 @@ class BaselineLesionForm(forms.ModelForm):
         return cleaned
 
 
-BaselineFormSet = forms.formset_factory(BaselineLesionForm, extra=6, max_num=15)
+BaselineFormSet = forms.formset_factory(
+    BaselineLesionForm, extra=6, max_num=15, renderer=fast_renderer
+)
 
 
 class MeasurementForm(forms.Form):
     """One target lesion at a follow-up scan, shown with its previous value."""
+
+    default_renderer = fast_renderer
 
     state = forms.ChoiceField(label=_("state"), choices=Measurement.State.choices)
     diameter_mm = diameter_field(_("diameter (mm)"))
@@ -160,6 +167,8 @@ def _status_state(status: str) -> str:
 
 
 class NewLesionForm(forms.Form):
+    default_renderer = fast_renderer
+
     label = forms.CharField(label=_("label"), max_length=10, required=False)
     organ = forms.ChoiceField(
         label=_("organ"),
@@ -186,11 +195,13 @@ class NewLesionForm(forms.Form):
         return cleaned
 
 
-NewLesionFormSet = forms.formset_factory(NewLesionForm, extra=2, max_num=10)
+NewLesionFormSet = forms.formset_factory(NewLesionForm, extra=2, max_num=10, renderer=fast_renderer)
 
 
 class BaselineCorrectionForm(forms.Form):
     """The baseline scan's date, modality and target diameters, corrected with a reason."""
+
+    default_renderer = fast_renderer
 
     scan_date = forms.DateField(label=_("scan date"), widget=DATE)
     modality = forms.ChoiceField(label=_("modality"), choices=ImagingAssessment.Modality.choices)
@@ -203,9 +214,7 @@ class BaselineCorrectionForm(forms.Form):
             self.fields[f"lesion_{lesion.pk}"] = diameter_field(
                 f"{lesion.label} ({lesion.get_organ_display()})", required=True
             )
-        self.helper = FormHelper()
-        self.helper.form_tag = False
-        self.helper.disable_csrf = True
+        self.helper = crf_helper(self)
 
     def diameters(self) -> dict[int, Decimal]:
         return {le.pk: self.cleaned_data[f"lesion_{le.pk}"] for le in self.targets}

@@ -11,18 +11,19 @@ from __future__ import annotations
 from itertools import groupby
 from operator import attrgetter
 
-from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Fieldset, Layout
 from django import forms
+from django.db import connections
+from django.db.models import Func, StringAgg, TextField, Value
+from django.db.models.functions import MD5
 from django.forms.models import ModelChoiceIterator
-from django.forms.utils import flatatt
 from django.urls import reverse_lazy
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from patients.models import AdverseEvent, CtcaeTerm, SaeReport
+from studies.crispy_fields import crf_helper
+from studies.widgets import CachedOptionsSelect, fast_renderer
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -38,29 +39,34 @@ class _TermsBySoc(ModelChoiceIterator):
             yield (soc, [self.choice(term) for term in group])
 
 
-class _TermSelect(forms.Select):
-    """The select of the ~850 CTCAE terms, written out directly: rendering each option through
-    the widget templates costs more than the rest of the page."""
+def _terms_digest(queryset) -> str | None:
+    """A digest of the terms' id, class and term (the options are these, sorted), computed by
+    the database in one light query. The whole table (the field's usual queryset) is digested
+    by a plain statement, cheaper to run than to compile through the ORM."""
+    query = queryset.query
+    if query.has_filters() or query.is_sliced or query.distinct or query.combinator:
+        shown = Func(Value("\t"), "pk", "soc", "term", function="CONCAT_WS")
+        return queryset.order_by().aggregate(
+            digest=MD5(StringAgg(shown, Value("\n"), order_by=("pk",)), output_field=TextField())
+        )["digest"]
+    connection = connections[queryset.db]
+    meta, quote = queryset.model._meta, connection.ops.quote_name
+    pk = quote(meta.pk.column)
+    columns = ", ".join([pk, *(quote(meta.get_field(name).column) for name in ("soc", "term"))])
+    sql = f"SELECT MD5(STRING_AGG(CONCAT_WS(%s, {columns}), %s ORDER BY {pk})) FROM "  # noqa: S608 - quoted model names
+    with connection.cursor() as cursor:
+        cursor.execute(sql + quote(meta.db_table), ["\t", "\n"])
+        return cursor.fetchone()[0]
 
-    def render(self, name, value, attrs=None, renderer=None):
-        final = self.build_attrs(self.attrs, attrs)
-        final["name"] = name
-        chosen = {str(v) for v in self.format_value(value)}
 
-        def option(key, label) -> str:
-            selected = " selected" if str(key) in chosen else ""
-            return format_html('<option value="{}"{}>{}</option>', key, selected, label)
+class _TermSelect(CachedOptionsSelect):
+    """The select of the ~850 CTCAE terms: writing its options costs more than the rest of the
+    page, so they are written once per language and version of the term list."""
 
-        parts = [format_html("<select{}>", flatatt(final))]
-        for key, label in self.choices:
-            if isinstance(label, list | tuple):
-                parts.append(format_html('<optgroup label="{}">', key))
-                parts.extend(option(k, text) for k, text in label)
-                parts.append("</optgroup>")
-            else:
-                parts.append(option(key, label))
-        parts.append("</select>")
-        return mark_safe("".join(parts))  # noqa: S308 - every piece escaped by format_html
+    list_name = "ctcae_terms"
+
+    def version(self) -> tuple[str | None, str | None]:
+        return _terms_digest(self.choices.queryset), self.choices.field.empty_label
 
 
 class CtcaeTermField(forms.ModelChoiceField):
@@ -68,6 +74,8 @@ class CtcaeTermField(forms.ModelChoiceField):
 
 
 class AdverseEventForm(forms.ModelForm):
+    default_renderer = fast_renderer
+
     term = CtcaeTermField(
         label=_("CTCAE v5.0 term"),
         queryset=CtcaeTerm.objects.all(),
@@ -129,10 +137,7 @@ class AdverseEventForm(forms.ModelForm):
             ) % {"days": dlt_window_days}
         self.fields["death_on"].help_text = _("Grade 5 (death related to the event) only.")
         self.grade_text = grade_text
-        self.helper = FormHelper()
-        self.helper.form_tag = False
-        self.helper.disable_csrf = True
-        self.helper.layout = self._layout()
+        self.helper = crf_helper(self, self._layout())
 
     def _layout(self) -> Layout:
         present = set(self.fields)
@@ -173,6 +178,8 @@ class AdverseEventForm(forms.ModelForm):
 
 
 class SaeReportForm(forms.ModelForm):
+    default_renderer = fast_renderer
+
     class Meta:
         model = SaeReport
         fields = ["kind", "reported_on", "narrative"]
@@ -180,6 +187,4 @@ class SaeReportForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.helper = FormHelper()
-        self.helper.form_tag = False
-        self.helper.disable_csrf = True
+        self.helper = crf_helper(self)

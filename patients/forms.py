@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from crispy_forms.helper import FormHelper
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -15,15 +14,17 @@ from patients.models import (
     ScreeningLab,
     ScreeningLesion,
 )
+from studies.crispy_fields import crf_helper
+from studies.widgets import fast_renderer
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 class CrispyMixin:
+    default_renderer = fast_renderer
+
     def setup_helper(self) -> None:
-        self.helper = FormHelper()
-        self.helper.form_tag = False
-        self.helper.disable_csrf = True
+        self.helper = crf_helper(self)
 
 
 class ScreeningForm(CrispyMixin, forms.ModelForm):
@@ -103,6 +104,8 @@ def formset_changes_saved_rows(formset) -> bool:
 
 
 class LesionForm(forms.ModelForm):
+    default_renderer = fast_renderer
+
     class Meta:
         model = ScreeningLesion
         fields = ["organ", "diameter_mm", "progressing", "long_bone"]
@@ -112,6 +115,8 @@ _ALL_UNITS = sorted({unit for units in LAB_UNITS.values() for unit in units})
 
 
 class LabForm(forms.ModelForm):
+    default_renderer = fast_renderer
+
     # A blank first choice, so that an untouched row is left out rather than half-filled.
     unit = forms.ChoiceField(
         label=_("unit"), choices=[("", "—"), *((u, u) for u in _ALL_UNITS)], required=False
@@ -140,7 +145,13 @@ class LabForm(forms.ModelForm):
 
 
 LesionFormSet = forms.inlineformset_factory(
-    Patient, ScreeningLesion, form=LesionForm, extra=3, can_delete=True, max_num=10
+    Patient,
+    ScreeningLesion,
+    form=LesionForm,
+    extra=3,
+    can_delete=True,
+    max_num=10,
+    renderer=fast_renderer,
 )
 
 
@@ -156,6 +167,7 @@ def lab_formset(data, patient: Patient, prefix: str = "labs"):
         extra=0,
         can_delete=True,
         max_num=len(ScreeningLab.Analyte.values),
+        renderer=fast_renderer,
     )
     formset = formset_class(data, instance=patient, prefix=prefix)
     entered = {lab.analyte for lab in formset.get_queryset()}

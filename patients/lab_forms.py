@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Field, Layout, Row
 from django import forms
 from django.utils.html import escape
@@ -16,6 +15,8 @@ from django.utils.translation import gettext_lazy as _
 
 from patients import labunits
 from patients.models_safety import Analyte, LabResult, NormalRange
+from studies.crispy_fields import crf_helper
+from studies.widgets import fast_renderer
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -23,15 +24,6 @@ DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 def _plain(number: Decimal | None) -> str | None:
     """A stored decimal without its trailing zeros, in plain notation: 12.000 -> "12"."""
     return None if number is None else format(number.normalize(), "f")
-
-
-def _helper(layout: Layout | None = None) -> FormHelper:
-    helper = FormHelper()
-    helper.form_tag = False
-    helper.disable_csrf = True
-    if layout is not None:
-        helper.layout = layout
-    return helper
 
 
 def _unit_choices(analyte: str) -> list[tuple[str, str]]:
@@ -55,6 +47,8 @@ def _reason_field(help_text) -> forms.CharField:
 class LabSampleForm(forms.Form):
     """One sample: its date and a value (with its unit) for any of the analytes."""
 
+    default_renderer = fast_renderer
+
     sampled_on = forms.DateField(label=_("sample date"), widget=DATE)
 
     def __init__(self, *args, units: dict[str, str] | None = None, **kwargs) -> None:
@@ -77,7 +71,7 @@ class LabSampleForm(forms.Form):
                     css_class=f"lab-row lab-{analyte}",
                 )
             )
-        self.helper = _helper(Layout(*rows))
+        self.helper = crf_helper(self, Layout(*rows))
 
     def clean(self):
         cleaned = super().clean()
@@ -111,6 +105,8 @@ class LabCorrectionForm(forms.Form):
     A plain form (not a ModelForm): the service compares the saved row with the new values.
     """
 
+    default_renderer = fast_renderer
+
     sampled_on = forms.DateField(label=_("sample date"), widget=DATE)
     analyte = forms.ChoiceField(label=_("analyte"), choices=Analyte.choices)
     value = forms.DecimalField(label=_("value"), max_digits=12, decimal_places=3)
@@ -128,7 +124,7 @@ class LabCorrectionForm(forms.Form):
         self.fields["unit"].choices = [
             (str(label), _unit_choices(analyte)) for analyte, label in Analyte.choices
         ]
-        self.helper = _helper()
+        self.helper = crf_helper(self)
 
     def row(self) -> tuple[str, Decimal, str]:
         data = self.cleaned_data
@@ -143,6 +139,8 @@ class LabCorrectionForm(forms.Form):
 
 class NormalRangesForm(forms.Form):
     """A site laboratory's normal ranges, one row per analyte (LLN, ULN, unit)."""
+
+    default_renderer = fast_renderer
 
     FIELDS = ("lln", "uln", "unit")
 
@@ -172,7 +170,7 @@ class NormalRangesForm(forms.Form):
             )
         self.fields["reason"] = _reason_field(_("Required when you change or remove a range."))
         rows.append(Field("reason"))
-        self.helper = _helper(Layout(*rows))
+        self.helper = crf_helper(self, Layout(*rows))
 
     def clean(self):
         cleaned = super().clean()

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from crispy_forms.helper import FormHelper
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from lesions.models import Lesion
+from studies.crispy_fields import crf_helper
+from studies.widgets import fast_renderer
 from treatments.models import Fraction, RadiotherapyCourse
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 class CourseForm(forms.ModelForm):
+    default_renderer = fast_renderer
+
     reason = forms.CharField(
         label=_("Reason for change"),
         required=False,
@@ -40,18 +46,34 @@ class CourseForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if not editing:
             del self.fields["reason"]
-        self.helper = FormHelper()
-        self.helper.form_tag = False
-        self.helper.disable_csrf = True
+        self.helper = crf_helper(self)
+
+
+@dataclass(frozen=True)
+class LesionOptions:
+    """Lesions offered by every row of a formset, with their labels written once (a label
+    translates the lesion's organ)."""
+
+    labels: tuple[tuple[int, str], ...]
+    by_pk: dict[str, Lesion]
+
+    @classmethod
+    def of(cls, lesions: Iterable[Lesion]) -> LesionOptions:
+        lesions = list(lesions)
+        return cls(
+            labels=tuple((le.pk, str(le)) for le in lesions),
+            by_pk={str(le.pk): le for le in lesions},
+        )
 
 
 class LesionChoiceField(forms.ModelChoiceField):
     """A lesion chosen among lesions already read: neither rendering nor validating a form of
     the formset runs a query (the page reads the patient's lesions once)."""
 
-    def use(self, lesions) -> None:
-        self._by_pk = {str(lesion.pk): lesion for lesion in lesions}
-        self.choices = [("", self.empty_label), *((le.pk, str(le)) for le in lesions)]
+    def use(self, lesions: LesionOptions | Iterable[Lesion]) -> None:
+        options = lesions if isinstance(lesions, LesionOptions) else LesionOptions.of(lesions)
+        self._by_pk = options.by_pk
+        self.choices = [("", self.empty_label), *options.labels]
 
     def to_python(self, value):
         if value in self.empty_values:
@@ -65,6 +87,8 @@ class LesionChoiceField(forms.ModelChoiceField):
 
 
 class PrescriptionForm(forms.Form):
+    default_renderer = fast_renderer
+
     lesion = LesionChoiceField(label=_("lesion"), queryset=Lesion.objects.none(), required=False)
     total_dose_gy = forms.DecimalField(
         label=_("total dose (Gy)"), required=False, max_digits=5, decimal_places=2, min_value=0
@@ -84,7 +108,7 @@ class PrescriptionForm(forms.Form):
     def __init__(self, *args, lesions=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if lesions is not None:
-            self.fields["lesion"].use(list(lesions))
+            self.fields["lesion"].use(lesions)
 
     def clean(self):
         cleaned = super().clean()
@@ -96,6 +120,8 @@ class PrescriptionForm(forms.Form):
 
 
 class FractionForm(forms.Form):
+    default_renderer = fast_renderer
+
     number = forms.IntegerField(label=_("fraction"), required=False, min_value=1, max_value=40)
     day = forms.DateField(label=_("date"), required=False, widget=DATE)
     status = forms.ChoiceField(label=_("status"), choices=Fraction.Status.choices)
@@ -108,5 +134,21 @@ class FractionForm(forms.Form):
         return cleaned
 
 
-PrescriptionFormSet = forms.formset_factory(PrescriptionForm, extra=3, max_num=10)
-FractionFormSet = forms.formset_factory(FractionForm, extra=5, max_num=40)
+class BasePrescriptionFormSet(forms.BaseFormSet):
+    """Every row offers the same lesions (``form_kwargs["lesions"]``): prepared once."""
+
+    def __init__(self, *args, form_kwargs=None, **kwargs) -> None:
+        form_kwargs = dict(form_kwargs or {})
+        if form_kwargs.get("lesions") is not None:
+            form_kwargs["lesions"] = LesionOptions.of(form_kwargs["lesions"])
+        super().__init__(*args, form_kwargs=form_kwargs, **kwargs)
+
+
+PrescriptionFormSet = forms.formset_factory(
+    PrescriptionForm,
+    formset=BasePrescriptionFormSet,
+    extra=3,
+    max_num=10,
+    renderer=fast_renderer,
+)
+FractionFormSet = forms.formset_factory(FractionForm, extra=5, max_num=40, renderer=fast_renderer)

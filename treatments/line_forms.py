@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from crispy_forms.helper import FormHelper
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from studies.crispy_fields import crf_helper
+from studies.widgets import fast_renderer
 from treatments.models import Agent, SystemicLine
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -45,6 +46,7 @@ class AgentChoiceField(forms.ModelMultipleChoiceField):
 
 
 class LineForm(forms.ModelForm):
+    default_renderer = fast_renderer
     agents = AgentChoiceField(
         label=_("Agents"),
         queryset=Agent.objects.order_by("name"),
@@ -92,6 +94,4 @@ class LineForm(forms.ModelForm):
         if not editing:
             del self.fields["reason"]
         self.fields["line_number"].widget.attrs.update({"min": 1, "max": 20})
-        self.helper = FormHelper()
-        self.helper.form_tag = False
-        self.helper.disable_csrf = True
+        self.helper = crf_helper(self)
