@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from psycopg.types.json import Jsonb
@@ -150,15 +151,17 @@ def baseline_record(
 
 
 def _check_follow_up(patient: Patient, scan_date: date, assessment: ImagingAssessment | None):
-    baseline = patient.assessments.filter(is_baseline=True).first()
+    # The baseline scan and any other scan on the same day, in one query.
+    others = patient.assessments.filter(Q(is_baseline=True) | Q(scan_date=scan_date))
+    if assessment is not None:
+        others = others.exclude(pk=assessment.pk)
+    rows = list(others.order_by().values_list("is_baseline", "scan_date"))
+    baseline = next((day for is_baseline, day in rows if is_baseline), None)
     if baseline is None:
         raise ValidationError(_("Record the baseline scan first."))
-    if scan_date <= baseline.scan_date:
+    if scan_date <= baseline:
         raise ValidationError({"scan_date": _("A follow-up scan must be after the baseline scan.")})
-    clash = patient.assessments.filter(scan_date=scan_date)
-    if assessment is not None:
-        clash = clash.exclude(pk=assessment.pk)
-    if clash.exists():
+    if any(day == scan_date for _is_baseline, day in rows):
         raise ValidationError({"scan_date": _("There is already a scan on this date.")})
 
 

@@ -35,8 +35,11 @@ def get_patient_for_user(user, pk: int, *, write: bool = False):
     """A patient of the user's scope (404 otherwise); ``write`` needs a data-entry role there."""
     from patients.models import Patient
 
-    patients = Patient.objects.for_user(user).select_related(
-        "study_site__study", "study_site__site"
+    # No ordering: one row by primary key (the model's default order joins and sorts for nothing).
+    patients = (
+        Patient.objects.for_user(user)
+        .select_related("study_site__study", "study_site__site")
+        .order_by()
     )
     if write:
         from patients.locking import patient_lock_subquery

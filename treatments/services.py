@@ -16,11 +16,12 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lesions.models import Lesion, Measurement
-from patients.models import Patient
+from patients.models import Allocation, Patient
 from patients.visit_services import visits_sync
 from studies.audit import reason_for_change
 from treatments import constraints, radiobiology
@@ -77,8 +78,14 @@ def study_rules(patient: Patient) -> constraints.Rules:
     if cached is not None:
         return cached
     rules = _constraint_row(patient)
-    allocation = getattr(patient, "allocation", None)
-    fixed = ArmPrescription.objects.filter(arm_id=allocation.arm_id).first() if allocation else None
+    if Patient._meta.get_field("allocation").is_cached(patient):
+        allocation = patient.allocation
+        fixed = (
+            ArmPrescription.objects.filter(arm_id=allocation.arm_id).first() if allocation else None
+        )
+    else:  # the arm's fixed prescription through the patient's allocation, in one query
+        arm = Allocation.objects.filter(patient_id=patient.pk).values("arm_id")
+        fixed = ArmPrescription.objects.filter(arm_id__in=Subquery(arm)).first()
     result = constraints.Rules(
         allowed_fractions=frozenset(rules.fraction_counts) if rules else frozenset(),
         max_overall_days=rules.max_overall_days if rules else None,
@@ -147,20 +154,18 @@ def course_deviations(
     patient: Patient, prescriptions: list[PrescriptionRow], fractions: list[FractionRow]
 ) -> list[constraints.Deviation]:
     treated = {row.lesion.pk for row in prescriptions}
-    baseline = {
-        m.lesion_id: m.diameter_mm
-        for m in Measurement.objects.filter(
-            assessment__patient=patient, assessment__is_baseline=True
-        )
-    }
+    # The lesions with their baseline diameter, in one query.
+    baseline = Measurement.objects.filter(lesion=OuterRef("pk"), assessment__is_baseline=True)
     lesions = [
         constraints.LesionFact(
             label=le.label,
-            diameter_mm=baseline.get(le.pk),
+            diameter_mm=le.baseline_mm,
             progressing=le.status_at_inclusion == Lesion.InclusionStatus.PROGRESSING,
             treated=le.pk in treated,
         )
-        for le in patient.lesions.exclude(category=Lesion.Category.NEW)
+        for le in patient.lesions.exclude(category=Lesion.Category.NEW).annotate(
+            baseline_mm=Subquery(baseline.values("diameter_mm")[:1])
+        )
     ]
     facts = [
         constraints.PrescriptionFact(row.lesion.label, row.total_dose_gy, row.fractions)
