@@ -45,8 +45,8 @@ POST_BUDGET = {
     "ae_edit": PAGE_BUDGET,
     "lab_edit": PAGE_BUDGET,
     "line_edit": PAGE_BUDGET,
-    "scan_edit": 21,
-    "course_edit": 20,
+    "scan_edit": 20,
+    "course_edit": 18,
 }
 CHANGELISTS = (
     "patients_patient",
