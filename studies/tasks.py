@@ -334,4 +334,6 @@ def _report_message(delivery):
         "application/pdf",
     )
     return message
+
+
 from studies.export_tasks import *  # noqa: E402,F401,F403 - tasks of this app in their own module

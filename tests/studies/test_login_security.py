@@ -78,9 +78,11 @@ def test_activity_refreshes_the_expiry_at_most_once_a_minute(world, client):
     key = client.session.session_key
     first = Session.objects.get(pk=key).expire_date
     start = timezone.now()
-    with time_machine.travel(start + timedelta(seconds=20)):
-        with CaptureQueriesContext(connection) as queries:
-            assert client.get(reverse("home")).status_code == 200
+    with (
+        time_machine.travel(start + timedelta(seconds=20)),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        assert client.get(reverse("home")).status_code == 200
     assert not [q for q in queries if "django_session" in q["sql"]]
     assert Session.objects.get(pk=key).expire_date == first
     with time_machine.travel(start + timedelta(minutes=5)):
