@@ -155,21 +155,24 @@ LesionFormSet = forms.inlineformset_factory(
 )
 
 
+#: The screening labs formset (built once: the factory is not free on every request).
+LabFormSet = forms.inlineformset_factory(
+    Patient,
+    ScreeningLab,
+    form=LabForm,
+    extra=0,
+    can_delete=True,
+    max_num=len(ScreeningLab.Analyte.values),
+    renderer=fast_renderer,
+)
+
+
 def lab_formset(data, patient: Patient, prefix: str = "labs"):
     """One row per analyte not yet entered, the analyte already chosen; saved rows first.
 
     The saved rows are read once: the analytes still missing come from them.
     """
-    formset_class = forms.inlineformset_factory(
-        Patient,
-        ScreeningLab,
-        form=LabForm,
-        extra=0,
-        can_delete=True,
-        max_num=len(ScreeningLab.Analyte.values),
-        renderer=fast_renderer,
-    )
-    formset = formset_class(data, instance=patient, prefix=prefix)
+    formset = LabFormSet(data, instance=patient, prefix=prefix)
     entered = {lab.analyte for lab in formset.get_queryset()}
     missing = [a for a in ScreeningLab.Analyte.values if a not in entered]
     formset.extra = len(missing)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from datetime import date, datetime
+from functools import cache
 
 from django.contrib import messages
 from django.contrib.postgres.aggregates import JSONBAgg
@@ -60,9 +61,8 @@ def _sae_queued_at() -> Subquery:
     return Subquery(OutboxEmail.objects.filter(key=key).values("created_at")[:1])
 
 
-def _get_ae(patient, ae_pk: int) -> AdverseEvent:
-    """The event with its term, its SAE reports and when its SAE clock started (the outbox
-    row of its first SAE email): one query, serious or not."""
+def _reports_rows() -> Subquery:
+    """The event's SAE reports as one JSON array (oldest first), for :func:`_keep_rows`."""
     reports = (
         SaeReport.objects.filter(adverse_event=OuterRef("pk"))
         .order_by()
@@ -81,14 +81,32 @@ def _get_ae(patient, ae_pk: int) -> AdverseEvent:
         )
         .values("rows")
     )
-    ae = (
-        AdverseEvent.objects.filter(patient=patient, pk=ae_pk)
-        .select_related("term")
-        .annotate(report_rows=Subquery(reports), sae_queued_at=_sae_queued_at())
-        .first()
+    return Subquery(reports)
+
+
+@cache
+def _ae_base():
+    """The event query of :func:`_get_ae` less its filter, built (resolved) once per process:
+    its subqueries cost more to build than the query costs to run."""
+    return (
+        AdverseEvent.objects.select_related("term")
+        .annotate(report_rows=_reports_rows(), sae_queued_at=_sae_queued_at())
+        .order_by("pk")
     )
+
+
+def _get_ae(patient, ae_pk: int) -> AdverseEvent:
+    """The event with its term, its SAE reports and when its SAE clock started (the outbox
+    row of its first SAE email): one query, serious or not."""
+    ae = _ae_base().filter(patient=patient, pk=ae_pk).first()
     if ae is None:
         raise Http404
+    _keep_rows(ae)
+    return ae
+
+
+def _keep_rows(ae: AdverseEvent) -> None:
+    """The event's SAE reports from its ``report_rows`` (JSON), kept as if prefetched."""
     _keep_reports(
         ae,
         [
@@ -103,7 +121,6 @@ def _get_ae(patient, ae_pk: int) -> AdverseEvent:
             for row in ae.report_rows or []
         ],
     )
-    return ae
 
 
 def _keep_reports(ae: AdverseEvent, reports: list[SaeReport]) -> None:
@@ -137,44 +154,65 @@ def _rows(patient, aes: list[AdverseEvent], rules, days=_UNREAD) -> list[dict]:
     ]
 
 
-def _study_safety(patient) -> tuple[object | None, bool, tuple | None]:
-    """The study's safety rules (None if not set), whether it has a study drug, and the
-    patient's first and last delivered SBRT fraction (None without any): one query."""
+@cache
+def _safety_base():
+    """The query of :func:`_study_safety` less its filter, built once per process, read from
+    the patient's row (its study's drug regimens and safety rules, its delivered fractions)."""
     from patients.models import SafetyRules
     from treatments.models import DrugRegimen, Fraction
 
     delivered = Fraction.objects.filter(
-        course__patient_id=patient.pk, status=Fraction.Status.DELIVERED
+        course__patient_id=OuterRef("pk"), status=Fraction.Status.DELIVERED
     ).order_by()
-    study = (
-        Study.objects.filter(pk=patient.study_site.study_id)
-        .annotate(
-            study_drug=Exists(DrugRegimen.objects.filter(study_id=OuterRef("pk"))),
+    names = [f.name for f in SafetyRules._meta.concrete_fields]
+    return names, (
+        Patient._base_manager.annotate(
+            study_drug=Exists(
+                DrugRegimen.objects.filter(study_id=OuterRef("study_site__study_id"))
+            ),
             first_fraction=Subquery(delivered.order_by("day").values("day")[:1]),
             last_fraction=Subquery(delivered.order_by("-day").values("day")[:1]),
         )
-        .select_related("safety_rules")
-        .first()
+        .values_list(
+            "study_drug",
+            "first_fraction",
+            "last_fraction",
+            *(f"study_site__study__safety_rules__{name}" for name in names),
+        )
+        .order_by()
     )
-    try:
-        rules = study.safety_rules
-    except SafetyRules.DoesNotExist:
-        rules = None
-    days = (study.first_fraction, study.last_fraction) if study.first_fraction else None
-    return rules, study.study_drug, days
+
+
+def _study_safety(patient) -> tuple[object | None, bool, tuple | None]:
+    """The study's safety rules (None if not set), whether it has a study drug, and the
+    patient's first and last delivered SBRT fraction (None without any): one query."""
+    from patients.models import SafetyRules
+
+    names, base = _safety_base()
+    study_drug, first_fraction, last_fraction, *rule_values = base.filter(pk=patient.pk)[:1][0]
+    rules = SafetyRules.from_db(base.db, names, rule_values) if rule_values[0] is not None else None
+    days = (first_fraction, last_fraction) if first_fraction else None
+    return rules, study_drug, days
+
+
+@cache
+def _list_base():
+    """The query of the event list less its filter, built once per process: its SAE reports
+    are read with it (no second query)."""
+    return (
+        AdverseEvent.objects.select_related("term")
+        .annotate(report_rows=_reports_rows(), sae_queued_at=_sae_queued_at())
+        .order_by("onset_on", "pk")
+    )
 
 
 @require_GET
 def patient_aes(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = get_patient_for_user(request.user, patient_pk)
     rules, _study_drug, days = _study_safety(patient)
-    aes = list(
-        AdverseEvent.objects.filter(patient=patient)
-        .select_related("term")
-        .annotate(sae_queued_at=_sae_queued_at())
-        .prefetch_related("sae_reports")
-        .order_by("onset_on", "pk")
-    )
+    aes = list(_list_base().filter(patient=patient))
+    for ae in aes:
+        _keep_rows(ae)
     return render(
         request,
         "patients/patient_aes.html",

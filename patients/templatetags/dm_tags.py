@@ -8,6 +8,8 @@ nor answer queries, and hide queries on arm-revealing forms from users blind to 
 
 from __future__ import annotations
 
+from functools import cache
+
 from django import template
 from django.utils import timezone
 
@@ -24,6 +26,14 @@ def _user(context):
     return getattr(request, "user", None) or context.get("user")
 
 
+@cache
+def _live_queries():
+    """The live queries with their last message, built once per process (filtered per form)."""
+    return query_services.with_last_message(
+        DataQuery.objects.filter(status__in=query_services.LIVE)
+    ).order_by("opened_at", "pk")
+
+
 @register.inclusion_tag("patients/_form_queries.html", takes_context=True)
 def form_queries(context, patient, kind: str, object_id) -> dict:
     user = _user(context)
@@ -35,14 +45,7 @@ def form_queries(context, patient, kind: str, object_id) -> dict:
         or kind in query_services.hidden_kinds(user, patient)
     ):
         return {"show": False}
-    queries = query_services.with_last_message(
-        DataQuery.objects.filter(
-            patient=patient,
-            form_kind=kind,
-            object_id=object_id,
-            status__in=query_services.LIVE,
-        )
-    ).order_by("opened_at", "pk")
+    queries = _live_queries().filter(patient=patient, form_kind=kind, object_id=object_id)
     now = timezone.now()
     return {
         "show": True,
