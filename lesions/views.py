@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 
 from django.contrib import messages
@@ -168,6 +169,10 @@ def _measurement_forms(
     for m in sorted(measurements, key=lambda m: m.scan_on):
         if m.lesion_id in keys and (scan is None or m.scan_on < scan.scan_date):
             previous[m.lesion_id] = m
+    # Each lesion's choice label once (``str`` translates the organ), and one queryset of the
+    # targets: a form's queryset excludes its own lesion (a posted choice is validated against it).
+    names = {le.pk: str(le) for le in targets}
+    target_lesions = Lesion.objects.filter(pk__in=list(names))
     forms = []
     for lesion in followed:
         current = saved.get(lesion.pk)
@@ -182,30 +187,38 @@ def _measurement_forms(
             if current
             else {}
         )
-        others = [le for le in targets if le.pk != lesion.pk]
         form = MeasurementForm(
             data,
             prefix=f"m{lesion.pk}",
             initial=initial,
             lesion=lesion,
             previous=previous.get(lesion.pk),
-            others=Lesion.objects.filter(pk__in=[le.pk for le in others]),
+            others=target_lesions.exclude(pk=lesion.pk),
         )
         # The choices from the lesions already read (the queryset validates a posted choice).
         field = form.fields["coalesced_into"]
-        field.choices = [("", field.empty_label), *((le.pk, str(le)) for le in others)]
+        field.choices = [
+            ("", field.empty_label),
+            *((pk, name) for pk, name in names.items() if pk != lesion.pk),
+        ]
         forms.append(form)
     return forms
+
+
+@functools.cache
+def _reports_irecist() -> Subquery:
+    """Whether the arm of a lesion's patient reports iRECIST, built once per process
+    (``annotate`` resolves a copy: the cached expression is never changed)."""
+    return Subquery(
+        Allocation.objects.filter(patient=OuterRef("patient")).values("arm__uses_irecist")[:1]
+    )
 
 
 def _patient_imaging(patient, scan_pk: int | None):
     """The patient's lesions, every measurement with its scan, the follow-up scan ``scan_pk``
     (404 if it is not one of the patient's), and whether the arm reports iRECIST: in two queries
     (a third only for a scan without any measurement)."""
-    reports_irecist = Subquery(
-        Allocation.objects.filter(patient=OuterRef("patient")).values("arm__uses_irecist")[:1]
-    )
-    lesions = list(patient.lesions.annotate(reports_irecist=reports_irecist))
+    lesions = list(patient.lesions.annotate(reports_irecist=_reports_irecist()))
     measurements = list(
         Measurement.objects.filter(assessment__patient=patient).select_related("assessment")
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from decimal import Decimal
 
@@ -104,15 +105,22 @@ def _rows_of(model, fields: tuple[str, ...], order: str) -> Subquery:
     )
 
 
+@functools.cache
+def _row_annotations() -> dict[str, Subquery]:
+    """The two subqueries of ``_course_with_rows``, built once per process (``annotate``
+    resolves a copy of them: the cached expressions are never changed)."""
+    return {
+        "rx_rows": _rows_of(Prescription, (*_PRESCRIPTION_FIELDS, "isodose_pct"), "pk"),
+        "fx_rows": _rows_of(Fraction, _FRACTION_FIELDS, "number"),
+    }
+
+
 def _course_with_rows(patient, course_pk: int) -> RadiotherapyCourse | None:
     """The course with its prescriptions (``rx_rows``) and fraction log (``fx_rows``) as JSON,
     in one query."""
     return (
         RadiotherapyCourse.objects.filter(patient=patient, pk=course_pk)
-        .annotate(
-            rx_rows=_rows_of(Prescription, (*_PRESCRIPTION_FIELDS, "isodose_pct"), "pk"),
-            fx_rows=_rows_of(Fraction, _FRACTION_FIELDS, "number"),
-        )
+        .annotate(**_row_annotations())
         .first()
     )
 

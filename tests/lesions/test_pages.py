@@ -240,3 +240,37 @@ def test_a_correction_breaking_a_recist_rule_is_refused(enrolled, investigator, 
     )
     assert "10 mm" in response.content.decode()
     assert t1.measurements.get().diameter_mm == Decimal("30.0")
+
+
+@pytest.mark.parametrize(
+    ("into", "accepted"), [("other", True), ("self", False), ("unknown", False)]
+)
+def test_a_lesion_coalesces_only_into_another_target_of_the_patient(
+    enrolled, investigator, client, into, accepted
+):
+    _setup(enrolled, investigator)
+    client.force_login(investigator)
+    t1, t2 = (enrolled.lesions.get(label=x).pk for x in ("T1", "T2"))
+    target = {"other": t2, "self": t1, "unknown": t2 + 100_000}[into]
+    response = client.post(
+        reverse("scan_new", kwargs={"patient_pk": enrolled.pk}),
+        {
+            "scan_date": (today() - timedelta(days=60)).isoformat(),
+            "modality": "CT",
+            "new_lesions": "NO",
+            "new-TOTAL_FORMS": "0",
+            "new-INITIAL_FORMS": "0",
+            "new-MIN_NUM_FORMS": "0",
+            "new-MAX_NUM_FORMS": "10",
+            f"m{t1}-state": "coalesced",
+            f"m{t1}-coalesced_into": str(target),
+            f"m{t2}-state": "present",
+            f"m{t2}-diameter_mm": "40",
+        },
+    )
+    refused = "Select a valid choice" in response.content.decode()
+    assert refused is not accepted
+    saved = ImagingAssessment.objects.filter(patient=enrolled).count() == 2
+    assert saved is accepted
+    if accepted:
+        assert response.status_code == 302
