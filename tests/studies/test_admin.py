@@ -96,3 +96,34 @@ def test_statisticians_cannot_read_the_audit_trail(world, login):
 
 def test_site_staff_get_403_from_the_admin(world, login):
     assert login(world.user("alice_pi")).get(reverse("admin:index")).status_code == 403
+
+
+def test_the_sidebar_is_djangos_list_rendered_once_per_list_and_page(world, login):
+    from django.contrib import admin
+    from django.template.loader import render_to_string
+
+    client = login(world.user("sam_sponsor"))
+    url = reverse("admin:studies_studysite_changelist")
+    first = client.get(url)
+    html = client.get(url).content.decode()  # the cached sidebar
+    sidebar = html.split('id="nav-sidebar"')[1].split("</nav>")[0]
+    apps = first.context["available_apps"]
+    expected = render_to_string(
+        "admin/app_list.html",
+        {"app_list": apps, "show_changelinks": False, "request": first.wsgi_request},
+    )
+    assert expected.strip() and expected in sidebar
+    assert 'class="model-studysite current-model"' in sidebar
+    other = client.get(reverse("admin:studies_membership_changelist")).content.decode()
+    assert 'class="model-membership current-model"' in other
+    assert 'class="model-studysite current-model"' not in other
+    assert admin.site._nav_cache
+
+
+def test_django_permission_admins_are_for_superusers_only(world, login, django_user_model):
+    sponsor = login(world.user("sam_sponsor")).get(reverse("admin:index")).content.decode()
+    assert "/admin/studies/" in sponsor
+    assert "/admin/auth/user/" not in sponsor and "/admin/axes/" not in sponsor
+    root = django_user_model.objects.create_superuser("root", "root@example.org", "x")
+    index = login(root).get(reverse("admin:index")).content.decode()
+    assert "/admin/auth/user/" in index and "/admin/axes/" in index
