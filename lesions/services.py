@@ -179,17 +179,24 @@ def assessment_record(
     non_target_increase: bool = False,
     assessment: ImagingAssessment | None = None,
     reason: str = "",
+    known_lesions: list[Lesion] | None = None,
+    irecist: bool | None = None,
 ) -> ImagingAssessment:
-    """Create (or, with a reason, correct) a follow-up scan; recompute every response."""
+    """Create (or, with a reason, correct) a follow-up scan; recompute every response.
+
+    ``known_lesions`` (the patient's lesions) and ``irecist`` (whether the arm reports iRECIST)
+    save a query each when the page has just read them."""
     _check_date(patient, scan_date)
     _check_follow_up(patient, scan_date, assessment)
     if assessment is not None and not reason.strip():
         raise ValidationError({"reason": _("Give a reason for changing saved data (audit trail).")})
-    lesions = {lesion.pk: lesion for lesion in patient.lesions.all()}
+    if known_lesions is None:
+        known_lesions = list(patient.lesions.all())
+    lesions = {lesion.pk: lesion for lesion in known_lesions if lesion.patient_id == patient.pk}
     foreign = [pk for pk in measurements if pk not in lesions]
     if foreign:
         raise ValidationError(_("A measurement names a lesion of another patient."))
-    if uses_irecist(patient):
+    if uses_irecist(patient) if irecist is None else irecist:
         _check_new_lesions_listed(new_lesions, lesions, measurements, new_lesion_rows)
     with reason_for_change(reason or "follow-up imaging", user=by.pk):
         scan = assessment or ImagingAssessment(patient=patient)

@@ -235,14 +235,6 @@ def _patient_imaging(patient, scan_pk: int | None):
     return lesions, measurements, scan, irecist
 
 
-def _cache_allocation(patient) -> None:
-    """Read the patient's allocation and arm in one query and keep them on the patient: the
-    services read ``patient.allocation``."""
-    allocation = Allocation.objects.select_related("arm").filter(patient=patient).first()
-    if allocation is not None:
-        patient.allocation = allocation
-
-
 @require_http_methods(["GET", "POST"])
 def scan_edit(request: HttpRequest, patient_pk: int, scan_pk: int | None = None) -> HttpResponse:
     patient = get_patient_for_user(request.user, patient_pk, write=True)
@@ -259,9 +251,10 @@ def scan_edit(request: HttpRequest, patient_pk: int, scan_pk: int | None = None)
     new_lesions = NewLesionFormSet(data, prefix="new")
     problems: list[str] = []
     if request.method == "POST" and all(f.is_valid() for f in (form, new_lesions, *measurements)):
-        _cache_allocation(patient)
         try:
-            _save_scan(request, patient, scan, form, measurements, new_lesions)
+            # The arm's iRECIST flag came with the lesions (none: the service reads it).
+            flag = irecist if lesions else None
+            _save_scan(request, patient, scan, form, measurements, new_lesions, lesions, flag)
         except ValidationError as error:
             problems = _errors(error)
         else:
@@ -281,8 +274,10 @@ def scan_edit(request: HttpRequest, patient_pk: int, scan_pk: int | None = None)
     )
 
 
-def _save_scan(request, patient, scan, form, measurements, new_lesions) -> None:
+def _save_scan(request, patient, scan, form, measurements, new_lesions, lesions, irecist):
     services.assessment_record(
+        known_lesions=lesions,
+        irecist=irecist,
         patient=patient,
         by=request.user,
         assessment=scan,

@@ -409,7 +409,7 @@ def edit_checks_sync(patient: Patient) -> SyncResult:
     new, gone = _plan(_fetch(patient.pk))
     if not new and not gone:
         return SyncResult()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # the caller's transaction: no savepoint needed
         list(Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk"))
         fetched = _fetch(patient.pk)
         new, gone = _plan(fetched)

@@ -237,7 +237,9 @@ def _place(
     return wanted, created
 
 
-@transaction.atomic
+# In the caller's transaction without a savepoint of its own: nothing catches its errors to go
+# on, so a failure rolls the whole write back anyway (and a savepoint costs two statements).
+@transaction.atomic(savepoint=False)
 def visits_sync(patient: Patient) -> None:
     """Recompute the patient's planned visits and upsert them (a constant number of queries).
 

@@ -45,7 +45,7 @@ POST_BUDGET = {
     "ae_edit": PAGE_BUDGET,
     "lab_edit": PAGE_BUDGET,
     "line_edit": PAGE_BUDGET,
-    "scan_edit": 20,
+    "scan_edit": 18,
     "course_edit": 18,
 }
 CHANGELISTS = (
