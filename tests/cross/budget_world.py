@@ -170,9 +170,9 @@ def _cycles(patient, by) -> None:
         )
 
 
-def _aes(patient, by, count: int) -> None:
+def _aes(patient, by, count: int, start: int = 0) -> None:
     terms = {t.term: t for t in CtcaeTerm.objects.filter(term__in=AE_TERMS)}
-    for n in range(count):
+    for n in range(start, start + count):
         ae_services.ae_record(
             patient=patient,
             by=by,
@@ -319,24 +319,7 @@ def more_records(world: BudgetWorld, records: int) -> None:
     lines = patient.systemic_lines.count()
     for number in range(lines + 1, lines + records + 1):
         _line(patient, number)
-    aes = patient.adverse_events.count()
-    terms = {t.term: t for t in CtcaeTerm.objects.filter(term__in=AE_TERMS)}
-    for n in range(aes, aes + records):
-        ae_services.ae_record(
-            patient=patient,
-            by=by,
-            data={
-                "term": terms[AE_TERMS[n % len(AE_TERMS)]],
-                "grade": 1 + n % 2,
-                "onset_on": _day(ENROLLED_DAYS_AGO - 20 - 7 * n),
-                "attribution_sbrt": "possible",
-                "attribution_systemic": "unrelated",
-                "attribution_study_drug": "possible",
-                "serious": False,
-                "action": "none",
-                "outcome": "recovering",
-            },
-        )
+    _aes(patient, by, records, start=patient.adverse_events.count())
     samples = patient.lab_results.values("sampled_on").distinct().count()
     for n in range(samples, samples + records):
         lab_services.lab_record(
