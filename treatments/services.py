@@ -63,12 +63,44 @@ class DeviationsToConfirm(Exception):  # noqa: N818 - a question to the user, no
 _RULES_ATTR = "_oligocrf_sbrt_rules"
 
 
+def _fixed_prescription(patient: Patient) -> Subquery | None:
+    """The arm's fixed prescription of the patient as a subquery (None: known to have none)."""
+    if Patient._meta.get_field("allocation").is_cached(patient):
+        allocation = patient.allocation
+        if allocation is None:
+            return None
+        return ArmPrescription.objects.filter(arm_id=allocation.arm_id)
+    arm = Allocation.objects.filter(patient_id=patient.pk).values("arm_id")
+    return ArmPrescription.objects.filter(arm_id__in=Subquery(arm))
+
+
 def _constraint_row(patient: Patient) -> SbrtConstraint | None:
-    """The study's SBRT constraints, read once per patient object (a request's checks share it)."""
+    """The study's SBRT constraints with the arm's fixed prescription (``fixed_total_gy``,
+    ``fixed_fractions``), read once per patient object (a request's checks share it): one
+    query, a second only for a study without constraints whose patient has a fixed arm dose."""
     if not hasattr(patient, _RULES_ATTR + "_row"):
-        row = SbrtConstraint.objects.filter(study_id=patient.study_site.study_id).first()
+        fixed = _fixed_prescription(patient)
+        rows = SbrtConstraint.objects.filter(study_id=patient.study_site.study_id)
+        if fixed is not None:
+            rows = rows.annotate(
+                fixed_total_gy=Subquery(fixed.values("total_dose_gy")[:1]),
+                fixed_fractions=Subquery(fixed.values("fractions")[:1]),
+            )
+        row = rows.first()
         setattr(patient, _RULES_ATTR + "_row", row)
+        if row is None and fixed is not None:
+            setattr(patient, _RULES_ATTR + "_fixed", fixed.first())
     return getattr(patient, _RULES_ATTR + "_row")
+
+
+def _arm_prescription(patient: Patient) -> tuple[Decimal, int] | None:
+    """(total dose, fractions) fixed by the patient's arm, or None."""
+    row = _constraint_row(patient)
+    if row is not None:
+        total = getattr(row, "fixed_total_gy", None)
+        return (total, row.fixed_fractions) if total is not None else None
+    fixed = getattr(patient, _RULES_ATTR + "_fixed", None)
+    return (fixed.total_dose_gy, fixed.fractions) if fixed else None
 
 
 def study_rules(patient: Patient) -> constraints.Rules:
@@ -78,14 +110,6 @@ def study_rules(patient: Patient) -> constraints.Rules:
     if cached is not None:
         return cached
     rules = _constraint_row(patient)
-    if Patient._meta.get_field("allocation").is_cached(patient):
-        allocation = patient.allocation
-        fixed = (
-            ArmPrescription.objects.filter(arm_id=allocation.arm_id).first() if allocation else None
-        )
-    else:  # the arm's fixed prescription through the patient's allocation, in one query
-        arm = Allocation.objects.filter(patient_id=patient.pk).values("arm_id")
-        fixed = ArmPrescription.objects.filter(arm_id__in=Subquery(arm)).first()
     result = constraints.Rules(
         allowed_fractions=frozenset(rules.fraction_counts) if rules else frozenset(),
         max_overall_days=rules.max_overall_days if rules else None,
@@ -93,7 +117,7 @@ def study_rules(patient: Patient) -> constraints.Rules:
         max_cumulated_diameter_mm=rules.max_cumulated_diameter_mm if rules else None,
         min_treated_diameter_mm=rules.min_treated_diameter_mm if rules else None,
         all_progressing_lesions_treated=rules.all_progressing_lesions_treated if rules else False,
-        arm_prescription=(fixed.total_dose_gy, fixed.fractions) if fixed else None,
+        arm_prescription=_arm_prescription(patient),
     )
     setattr(patient, _RULES_ATTR, result)
     return result
@@ -150,29 +174,43 @@ def _check_fractions(patient: Patient, start: date, rows: list[FractionRow]) -> 
             )
 
 
-def course_deviations(
-    patient: Patient, prescriptions: list[PrescriptionRow], fractions: list[FractionRow]
-) -> list[constraints.Deviation]:
-    treated = {row.lesion.pk for row in prescriptions}
-    # The lesions with their baseline diameter, in one query.
+def baseline_diameter() -> Subquery:
+    """A lesion's diameter at the baseline scan (annotation ``baseline_mm``)."""
     baseline = Measurement.objects.filter(lesion=OuterRef("pk"), assessment__is_baseline=True)
-    lesions = [
+    return Subquery(baseline.values("diameter_mm")[:1])
+
+
+def course_lesions(patient: Patient):
+    """The lesions a course may treat (all but new ones), with their baseline diameter."""
+    return patient.lesions.exclude(category=Lesion.Category.NEW).annotate(
+        baseline_mm=baseline_diameter()
+    )
+
+
+def course_deviations(
+    patient: Patient,
+    prescriptions: list[PrescriptionRow],
+    fractions: list[FractionRow],
+    lesions: list[Lesion] | None = None,
+) -> list[constraints.Deviation]:
+    """The protocol breaches of a course. ``lesions``: :func:`course_lesions`, if the caller
+    has read them (else read here)."""
+    treated = {row.lesion.pk for row in prescriptions}
+    facts_of_lesions = [
         constraints.LesionFact(
             label=le.label,
             diameter_mm=le.baseline_mm,
             progressing=le.status_at_inclusion == Lesion.InclusionStatus.PROGRESSING,
             treated=le.pk in treated,
         )
-        for le in patient.lesions.exclude(category=Lesion.Category.NEW).annotate(
-            baseline_mm=Subquery(baseline.values("diameter_mm")[:1])
-        )
+        for le in (course_lesions(patient) if lesions is None else lesions)
     ]
     facts = [
         constraints.PrescriptionFact(row.lesion.label, row.total_dose_gy, row.fractions)
         for row in prescriptions
     ]
     delivered = [row.day for row in fractions if row.status == Fraction.Status.DELIVERED]
-    return constraints.check_course(study_rules(patient), lesions, facts, delivered)
+    return constraints.check_course(study_rules(patient), facts_of_lesions, facts, delivered)
 
 
 @transaction.atomic
@@ -186,15 +224,18 @@ def course_record(
     course: RadiotherapyCourse | None = None,
     reason: str = "",
     confirmed: bool = False,
+    lesions: list[Lesion] | None = None,
 ) -> RadiotherapyCourse:
-    """Create or correct a course; raises DeviationsToConfirm until the site confirms."""
+    """Create or correct a course; raises DeviationsToConfirm until the site confirms.
+
+    ``lesions``: the patient's :func:`course_lesions`, if the page has just read them."""
     if patient.subject_id is None:
         raise ValidationError(_("Radiotherapy is recorded for enrolled patients only."))
     if course is not None and not reason.strip():
         raise ValidationError({"reason": _("Give a reason for changing saved data (audit trail).")})
     _check_prescriptions(patient, prescriptions)
     _check_fractions(patient, data["planned_start"], fractions)
-    deviations = course_deviations(patient, prescriptions, fractions)
+    deviations = course_deviations(patient, prescriptions, fractions, lesions)
     if deviations and not confirmed:
         raise DeviationsToConfirm(deviations)
     with reason_for_change(reason or "SBRT course", user=by.pk):
@@ -205,7 +246,8 @@ def course_record(
             setattr(course, field, value)
         if course.pk is None:
             course.number = patient.courses.count() + 1
-        course.full_clean()
+        # A correction keeps the course's patient and number: its unique constraint holds.
+        course.full_clean(validate_constraints=new)
         course.save()
         _sync_rows(
             ProtocolDeviation,

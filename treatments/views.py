@@ -153,9 +153,7 @@ def _initial_rows(course) -> tuple[list[dict], list[dict]]:
     return prescriptions, fractions
 
 
-def _formsets(data, patient, course):
-    # Read once for every prescription row (each row offers the same lesions).
-    lesions = list(patient.lesions.exclude(category=Lesion.Category.NEW).order_by("label"))
+def _formsets(data, patient, course, lesions):
     initial_p, initial_f = [], []
     if course is not None:
         initial_p, initial_f = _initial_rows(course)
@@ -164,6 +162,14 @@ def _formsets(data, patient, course):
     )
     fractions = FractionFormSet(data, prefix="fx", initial=initial_f)
     return prescriptions, fractions
+
+
+def _course_lesions(patient, posted: bool) -> list[Lesion]:
+    """The lesions every prescription row offers, read once; on a save with the baseline
+    diameters the protocol checks use (the service takes them instead of reading them again)."""
+    if posted:
+        return list(services.course_lesions(patient).order_by("label"))
+    return list(patient.lesions.exclude(category=Lesion.Category.NEW).order_by("label"))
 
 
 @require_http_methods(["GET", "POST"])
@@ -177,11 +183,12 @@ def course_edit(request: HttpRequest, patient_pk: int, course_pk: int | None = N
             raise Http404
     data = request.POST or None
     form = CourseForm(data, instance=course, editing=course is not None)
-    prescriptions, fractions = _formsets(data, patient, course)
+    lesions = _course_lesions(patient, posted=data is not None)
+    prescriptions, fractions = _formsets(data, patient, course, lesions)
     problems, deviations = [], []
     if request.method == "POST" and all(f.is_valid() for f in (form, prescriptions, fractions)):
         try:
-            _save(request, patient, course, form, prescriptions, fractions)
+            _save(request, patient, course, form, prescriptions, fractions, lesions)
         except services.DeviationsToConfirm as asked:
             deviations = asked.deviations
         except ValidationError as error:
@@ -204,9 +211,10 @@ def course_edit(request: HttpRequest, patient_pk: int, course_pk: int | None = N
     )
 
 
-def _save(request, patient, course, form, prescriptions, fractions) -> None:
+def _save(request, patient, course, form, prescriptions, fractions, lesions) -> None:
     data = {name: form.cleaned_data[name] for name in CourseForm.Meta.fields}
     services.course_record(
+        lesions=lesions,
         patient=patient,
         by=request.user,
         data=data,

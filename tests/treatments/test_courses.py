@@ -12,12 +12,13 @@ from django.urls import reverse
 from lesions import services as lesion_services
 from lesions.services import LesionRow
 from patients import services as patient_services
+from patients.models import Patient
 from studies.roles import Role
 from studies.services import randomisation_list_upload
 from tests.factories import MembershipFactory, UserFactory
 from tests.patients.conftest import make_ready, today
 from treatments import services
-from treatments.models import ProtocolDeviation, RadiotherapyCourse
+from treatments.models import ProtocolDeviation, RadiotherapyCourse, SbrtConstraint
 from treatments.services import DeviationsToConfirm, FractionRow, PrescriptionRow
 
 pytestmark = pytest.mark.django_db
@@ -251,3 +252,38 @@ def test_the_course_form_warns_then_records_a_confirmed_deviation(seeds, investi
     response = client.post(url, {**data, "confirm_deviations": "on"})
     assert response.status_code == 302
     assert ProtocolDeviation.objects.get().rule == "untreated_progressing"
+
+
+@pytest.mark.parametrize("constraints_row", [True, False], ids=["constraints", "no-constraints"])
+@pytest.mark.parametrize("allocation_read", [True, False], ids=["allocation-read", "not-read"])
+def test_the_arm_fixed_prescription_is_enforced_however_the_rules_are_read(
+    seeds, investigator, django_assert_max_num_queries, constraints_row, allocation_read
+):
+    """STOP-2 control: 8 Gy in 1 fraction, read with the study's constraints in one query (in
+    two for a study without constraints), whether or not the allocation came with the patient."""
+    patient = _stop2_control(seeds, investigator)
+    if not constraints_row:
+        SbrtConstraint.objects.filter(study=seeds["STOP-2"]).delete()
+    if allocation_read:
+        patient = Patient.objects.select_related("study_site", "allocation").get(pk=patient.pk)
+    else:
+        patient = Patient.objects.select_related("study_site").get(pk=patient.pk)
+    with django_assert_max_num_queries(1 if constraints_row else 2):
+        rules = services.study_rules(patient)
+    assert rules.arm_prescription == (D(8), 1)
+    assert services.study_rules(patient) is rules  # read once per patient object
+    lesion = patient.lesions.get()
+    deviations = services.course_deviations(
+        patient, [PrescriptionRow(lesion, D(30), 3, D(10))], [FractionRow(1, today())]
+    )
+    assert "arm_prescription" in [d.rule for d in deviations]
+    assert not services.course_deviations(
+        patient, [PrescriptionRow(lesion, D(8), 1, D(8))], [FractionRow(1, today())]
+    )
+
+
+def test_a_patient_without_a_fixed_arm_dose_has_none(seeds, investigator):
+    patient = _patient(seeds["STORM-01"], investigator, lesions=(("T1", "30"),))
+    patient = Patient.objects.select_related("study_site").get(pk=patient.pk)
+    assert services.study_rules(patient).arm_prescription is None
+    assert services.study_rules(patient).all_progressing_lesions_treated  # STORM-01 rule read
