@@ -8,6 +8,8 @@ from html import unescape
 from html.parser import HTMLParser
 
 REASON = "Benchmark: the same values saved again"
+#: A form's encoding unless it says otherwise (HTML: ``enctype`` defaults to this).
+URLENCODED = "application/x-www-form-urlencoded"
 
 
 @dataclass
@@ -16,6 +18,7 @@ class HtmlForm:
     action: str
     fields: list[tuple[str, str]] = field(default_factory=list)
     unticked: set[str] = field(default_factory=set)  # checkboxes shown but not ticked
+    enctype: str = URLENCODED  # how a browser encodes the submitted body
 
     def names(self) -> set[str]:
         return {name for name, _value in self.fields}
@@ -37,7 +40,11 @@ class FormParser(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: (v if v is not None else "") for k, v in attrs}
         if tag == "form":
-            self._form = HtmlForm(a.get("method", "get").lower(), a.get("action", ""))
+            self._form = HtmlForm(
+                a.get("method", "get").lower(),
+                a.get("action", ""),
+                enctype=a.get("enctype", "").lower() or URLENCODED,
+            )
             self._submitted = False
             self.forms.append(self._form)
             return

@@ -7,15 +7,15 @@ import importlib
 
 import pytest
 from django.db import connection
-from django.test import override_settings
+from django.test import RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from bench.htmlforms import entry_form, form_errors, parse_forms, post_data
+from bench.htmlforms import URLENCODED, entry_form, form_errors, parse_forms, post_data
 from bench.report import job_rows, median, page_rows, ratio, verdict
 from bench.run import bench_database_name, database_url_for, output_paths
 from bench.views import TABLE_ROWS
-from bench.workers import interleaved, page_specs
+from bench.workers import Page, _post, interleaved, page_specs
 
 
 @pytest.fixture
@@ -268,6 +268,23 @@ def test_a_shown_confirmation_is_ticked_and_other_unticked_boxes_stay_unticked()
     assert data["confirm_deviations"] == ["on"]
     assert "serious" not in data
     assert "confirm_deviations" not in post_data(entry_form(FORM_PAGE, "/patients/1/ae/2/"))
+
+
+@pytest.mark.parametrize(
+    ("attribute", "enctype"),
+    [("", URLENCODED), (' enctype="multipart/form-data"', "multipart/form-data")],
+)
+def test_the_form_is_posted_in_its_own_encoding_with_every_value(attribute, enctype):
+    """A browser url-encodes a form unless it asks for multipart: so does the bench, and the
+    view reads the same values either way."""
+    html = FORM_PAGE.replace('<form method="post"', f"<form method=post{attribute}")
+    form = entry_form(html, "/")
+    assert form.enctype == enctype
+    page = Page("ae_edit POST", "crf_post", "investigator", "/patients/1/ae/2/", "POST")
+    page.data, page.enctype = post_data(form, reason="bench & co"), form.enctype
+    request = _post(RequestFactory(), page)
+    assert request.content_type == enctype
+    assert dict(request.POST.lists()) == page.data
 
 
 def test_a_page_without_its_own_post_form_is_refused():
