@@ -68,6 +68,12 @@ class Scope:
     def has_role_anywhere(self, roles: frozenset[str]) -> bool:
         return self.superuser or any(g.role in roles for g in self.grants)
 
+    def sees_site(self, study_id: int, study_site_id: int) -> bool:
+        """Whether rows of this study-site are visible: :func:`site_q` for one row in hand."""
+        return (
+            self.superuser or study_id in self.all_sites_study_ids or study_site_id in self.site_ids
+        )
+
 
 def scope_for(user) -> Scope:
     """The user's scope, cached on the user object for the rest of the request."""

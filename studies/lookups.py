@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import Http404
 
 from studies.access import require, scope_for
+from studies.compiled import CompiledQuery
 from studies.models import Study, StudySite
 from studies.roles import AUDIT_READER_ROLES, DATA_ENTRY_ROLES, STUDY_MANAGER_ROLES
 
@@ -31,29 +32,36 @@ def require_audit_reader(user, study_id: int, study_site_id: int | None = None) 
     require(scope_for(user).has_role(AUDIT_READER_ROLES, study_id, study_site_id))
 
 
+def _patient_by_pk(write: bool):
+    """The patient of a primary key with its study-site, study and site (and, for a write,
+    whether a lock covers it), compiled once per process: the scope is checked on the row."""
+
+    def build(pk: int):
+        from patients.models import Patient
+
+        # No ordering: one row by primary key (the default order joins and sorts for nothing).
+        patients = Patient.objects.select_related("study_site__study", "study_site__site")
+        if write:
+            from patients.locking import patient_lock_subquery
+
+            patients = patients.annotate(active_lock_id=patient_lock_subquery())
+        return patients.order_by().filter(pk=pk)
+
+    return CompiledQuery(build)
+
+
+_PATIENT = {False: _patient_by_pk(write=False), True: _patient_by_pk(write=True)}
+
+
 def get_patient_for_user(user, pk: int, *, write: bool = False):
     """A patient of the user's scope (404 otherwise); ``write`` needs a data-entry role there."""
-    from patients.models import Patient
-
-    # No ordering: one row by primary key (the model's default order joins and sorts for nothing).
-    patients = (
-        Patient.objects.for_user(user)
-        .select_related("study_site__study", "study_site__site")
-        .order_by()
-    )
-    if write:
-        from patients.locking import patient_lock_subquery
-
-        # Whether a lock covers the patient, in the same query.
-        patients = patients.annotate(active_lock_id=patient_lock_subquery())
-    patient = patients.filter(pk=pk).first()
-    if patient is None:
+    patient = _PATIENT[write].first(int(pk))
+    scope = scope_for(user)
+    if patient is None or not scope.sees_site(patient.study_site.study_id, patient.study_site_id):
         raise Http404
     if write:
         require(
-            scope_for(user).has_role(
-                DATA_ENTRY_ROLES, patient.study_site.study_id, patient.study_site_id
-            )
+            scope.has_role(DATA_ENTRY_ROLES, patient.study_site.study_id, patient.study_site_id)
         )
         if patient.active_lock_id is not None:
             from patients.locking import DataLock, DataLocked

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import date
 from decimal import Decimal
 
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from lesions.models import Lesion
 from studies.access import require, scope_for
 from studies.blinding import sees_allocation
+from studies.compiled import CompiledQuery
 from studies.lookups import get_patient_for_user
 from studies.roles import DATA_ENTRY_ROLES
 from treatments import services
@@ -105,24 +105,28 @@ def _rows_of(model, fields: tuple[str, ...], order: str) -> Subquery:
     )
 
 
-@functools.cache
-def _row_annotations() -> dict[str, Subquery]:
-    """The two subqueries of ``_course_with_rows``, built once per process (``annotate``
-    resolves a copy of them: the cached expressions are never changed)."""
-    return {
-        "rx_rows": _rows_of(Prescription, (*_PRESCRIPTION_FIELDS, "isodose_pct"), "pk"),
-        "fx_rows": _rows_of(Fraction, _FRACTION_FIELDS, "number"),
-    }
+def _course_rows_query(patient_pk: int, course_pk: int):
+    return (
+        RadiotherapyCourse.objects.filter(patient_id=patient_pk, pk=course_pk)
+        .annotate(
+            rx_rows=_rows_of(Prescription, (*_PRESCRIPTION_FIELDS, "isodose_pct"), "pk"),
+            fx_rows=_rows_of(Fraction, _FRACTION_FIELDS, "number"),
+        )
+        .order_by()
+    )
+
+
+# Compiled once per process (studies/compiled.py): building this SQL costs more than running it.
+_COURSE_WITH_ROWS = CompiledQuery(_course_rows_query, arity=2)
 
 
 def _course_with_rows(patient, course_pk: int) -> RadiotherapyCourse | None:
     """The course with its prescriptions (``rx_rows``) and fraction log (``fx_rows``) as JSON,
     in one query."""
-    return (
-        RadiotherapyCourse.objects.filter(patient=patient, pk=course_pk)
-        .annotate(**_row_annotations())
-        .first()
-    )
+    course = _COURSE_WITH_ROWS.first(patient.pk, int(course_pk))
+    if course is not None:
+        course.patient = patient
+    return course
 
 
 def _number(text: str | None, kind=Decimal):
