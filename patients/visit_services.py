@@ -35,6 +35,8 @@ from patients.models import Allocation, Patient
 from patients.models_safety import LabResult
 from patients.models_visits import PlannedVisit
 from studies.audit import reason_for_change
+from studies.compiled import CompiledQuery
+from studies.jsonrows import from_json_rows, json_rows
 from studies.models import Study, VisitDefinition
 from treatments.models import Fraction
 
@@ -187,6 +189,37 @@ def _record_days() -> dict:
     }
 
 
+def _schedule_rows() -> dict:
+    """Annotations of a patient read by :func:`visits_sync`: the visit definitions of its study
+    and its planned visits, as JSON rows (``studies/jsonrows.py``), in the same query.
+
+    Ordered as the models' ``Meta.ordering`` (within one study and one patient), with the primary
+    key breaking ties: definitions by anchor and offset (the order in which new visits are
+    created), visits by due date and definition.
+    """
+    return {
+        "definition_rows": json_rows(
+            VisitDefinition.objects.filter(study=OuterRef("study_site__study")).order_by(
+                "anchor", "offset_days", "pk"
+            )
+        ),
+        "visit_rows": json_rows(
+            PlannedVisit.objects.filter(patient=OuterRef("pk")).order_by(
+                "due_on", "definition__anchor", "definition__offset_days", "definition_id", "pk"
+            )
+        ),
+    }
+
+
+def _planned_visits(patient: Patient) -> list[PlannedVisit]:
+    """The patient's planned visits read with it (:func:`_schedule_rows`), as model instances
+    that know their patient, like ``patient.planned_visits.all()``."""
+    visits = from_json_rows(PlannedVisit, patient.visit_rows, patient._state.db)
+    for visit in visits:
+        visit.patient = patient
+    return visits
+
+
 def _records(patient: Patient, kinds: set[str]) -> tuple[dict[date, int], set[date]]:
     """Scan dates (-> scan pk) and sample dates of the patient, as far as the schedule needs."""
     if hasattr(patient, "scan_days"):  # read with the patient (visits_sync)
@@ -237,6 +270,21 @@ def _place(
     return wanted, created
 
 
+def _sync_read(pk: int):
+    return (
+        Patient.objects.select_for_update(of=("self",))
+        .select_related("study_site__study", "allocation", "response")
+        .annotate(**_record_days(), **_schedule_rows())
+        .order_by()
+        .filter(pk=pk)
+    )
+
+
+# The read of visits_sync, compiled once per process (studies/compiled.py): its SQL (seven
+# subqueries, four joined tables) costs Django more to build than PostgreSQL to run.
+_SYNC_READ = CompiledQuery(_sync_read)
+
+
 # In the caller's transaction without a savepoint of its own: nothing catches its errors to go
 # on, so a failure rolls the whole write back anyway (and a savepoint costs two statements).
 @transaction.atomic(savepoint=False)
@@ -244,22 +292,23 @@ def visits_sync(patient: Patient) -> None:
     """Recompute the patient's planned visits and upsert them (a constant number of queries).
 
     Runs inside the caller's transaction (and its reason for change); the patient's row is
-    locked so that two concurrent writes of the same patient's record cannot both insert.
+    locked so that two concurrent writes of the same patient's record cannot both insert.  One
+    read: the patient, its anchors and records, its study's visit definitions and its planned
+    visits come in one statement; then only the writes of what changed.
     """
-    patient = (
-        Patient.objects.select_for_update(of=("self",))
-        .select_related("study_site__study", "allocation", "response")
-        .annotate(**_record_days())
-        .get(pk=patient.pk)
-    )
+    patient = _SYNC_READ.first(patient.pk)
+    if patient is None:
+        raise Patient.DoesNotExist
     if patient.enrolled_on is None:
         _clear(patient)  # screening: no schedule yet
         return
     study = patient.study_site.study
-    definitions = {d.pk: d for d in VisitDefinition.objects.filter(study=study)}
+    definitions = {
+        d.pk: d for d in from_json_rows(VisitDefinition, patient.definition_rows, patient._state.db)
+    }
     occurrences = _plan(definitions.values(), patient_anchors(patient, study))
     scans, lab_days = _records(patient, {d.kind for d in definitions.values()})
-    existing = {(v.definition_id, v.occurrence): v for v in patient.planned_visits.all()}
+    existing = {(v.definition_id, v.occurrence): v for v in _planned_visits(patient)}
     before = {key: _values(v) for key, v in existing.items()}
 
     for visit in existing.values():

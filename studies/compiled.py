@@ -28,6 +28,7 @@ from typing import Any
 from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.query import _get_from_db, get_related_populators
+from django.db.transaction import TransactionManagementError
 
 # Two sets of values no real key takes, far apart so that no constant of a query equals one.
 _SENTINELS = (-1_999_000_000, -1_888_000_000)
@@ -50,6 +51,7 @@ class _Compiled:
     populators: list
     annotation_col_map: dict[str, int]
     converters: dict
+    for_update: bool  # SELECT ... FOR UPDATE: only inside a transaction
 
 
 class CompiledQuery:
@@ -104,6 +106,7 @@ class CompiledQuery:
             populators=get_related_populators(klass_info, select, alias, fetch_mode),
             annotation_col_map=dict(compiler.annotation_col_map or {}),
             converters=compiler.get_converters([s[0] for s in select[: compiler.col_count]]),
+            for_update=bool(first.query.select_for_update),
         )
 
     def compiled(self, alias: str = "default") -> _Compiled:
@@ -122,6 +125,10 @@ class CompiledQuery:
         for position, index in c.slots:
             params[position] = values[index]
         connection = connections[using]
+        if c.for_update and connection.get_autocommit():  # as Django's compiler refuses it
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
         with connection.cursor() as cursor:
             cursor.execute(c.sql, params)
             rows = cursor.fetchall()

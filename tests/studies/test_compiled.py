@@ -4,8 +4,9 @@ one query per call, and a refusal of any query whose SQL depends on its values."
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Subquery
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -110,6 +111,17 @@ def test_two_values_go_to_their_own_places():
     assert query.all(other_site.pk, patients[1].pk) == []
     with pytest.raises(TypeError):
         query.all(site.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locking_read_runs_only_inside_a_transaction():
+    query = CompiledQuery(lambda pk: StudySite.objects.select_for_update().order_by().filter(pk=pk))
+    site = StudySiteFactory()
+    with pytest.raises(TransactionManagementError):
+        query.first(site.pk)  # autocommit: as Django's own compiler, refused
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        assert query.first(site.pk).pk == site.pk
+    assert captured.captured_queries[-1]["sql"].endswith("FOR UPDATE")
 
 
 @pytest.mark.parametrize(
