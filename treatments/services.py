@@ -24,6 +24,8 @@ from lesions.models import Lesion, Measurement
 from patients.models import Allocation, Patient
 from patients.visit_services import visits_sync
 from studies.audit import reason_for_change
+from studies.compiled import CompiledQuery
+from studies.jsonrows import from_json_rows, json_rows
 from treatments import constraints, radiobiology
 from treatments.models import (
     ArmPrescription,
@@ -249,6 +251,9 @@ def course_record(
         # A correction keeps the course's patient and number: its unique constraint holds.
         course.full_clean(validate_constraints=new)
         course.save()
+        # Read after the course row is written (and so locked): a concurrent correction of the
+        # same course waits for this one to commit, then reads its rows.
+        children = _NO_CHILDREN if new else _children(course.pk)
         _sync_rows(
             ProtocolDeviation,
             course,
@@ -257,18 +262,43 @@ def course_record(
                 d.rule: {"message": d.message[:300], "arm_revealing": d.arm_revealing}
                 for d in deviations
             },
-            new=new,
+            children[ProtocolDeviation],
         )
-        _replace_children(course, prescriptions, fractions, new=new)
+        _replace_children(course, prescriptions, fractions, children)
         visits_sync(patient)
     return course
 
 
-def _sync_rows(model, course, key: str, wanted: dict, *, new: bool) -> None:
-    """Make the course's ``model`` rows those of ``wanted`` ({key value: field values}): delete
-    the others, update the changed ones, create the missing ones, in at most four queries for
-    any number of rows. Unchanged rows are not written (no audit row for them)."""
-    existing = {} if new else {getattr(r, key): r for r in model.objects.filter(course=course)}
+_CHILDREN = {ProtocolDeviation: "dev_rows", Prescription: "rx_rows", Fraction: "fx_rows"}
+_NO_CHILDREN = dict.fromkeys(_CHILDREN, [])
+# A course's deviations, prescriptions and fraction log in one query, compiled once per process.
+_COURSE_CHILDREN = CompiledQuery(
+    lambda pk: (
+        RadiotherapyCourse.objects.filter(pk=pk)
+        .only("pk")
+        .annotate(
+            **{
+                attr: json_rows(model.objects.filter(course=OuterRef("pk")).order_by("pk"))
+                for model, attr in _CHILDREN.items()
+            }
+        )
+        .order_by()
+    )
+)
+
+
+def _children(course_pk: int) -> dict[type, list]:
+    """The saved rows of a course, per model, as model instances."""
+    row = _COURSE_CHILDREN.first(course_pk)
+    return {model: from_json_rows(model, getattr(row, attr)) for model, attr in _CHILDREN.items()}
+
+
+def _sync_rows(model, course, key: str, wanted: dict, saved: list) -> None:
+    """Make the course's ``model`` rows those of ``wanted`` ({key value: field values}), the
+    ``saved`` ones read before: delete the others, update the changed ones, create the missing
+    ones, in at most three statements for any number of rows. Unchanged rows are not written
+    (no audit row for them)."""
+    existing = {getattr(r, key): r for r in saved}
     gone = [row.pk for k, row in existing.items() if k not in wanted]
     if gone:
         model.objects.filter(pk__in=gone).delete()
@@ -290,7 +320,7 @@ def _sync_rows(model, course, key: str, wanted: dict, *, new: bool) -> None:
         model.objects.bulk_create(created)
 
 
-def _replace_children(course, prescriptions: list[PrescriptionRow], fractions, *, new=False):
+def _replace_children(course, prescriptions: list[PrescriptionRow], fractions, children):
     _sync_rows(
         Prescription,
         course,
@@ -304,7 +334,7 @@ def _replace_children(course, prescriptions: list[PrescriptionRow], fractions, *
             }
             for row in prescriptions
         },
-        new=new,
+        children[Prescription],
     )
     _sync_rows(
         Fraction,
@@ -314,7 +344,7 @@ def _replace_children(course, prescriptions: list[PrescriptionRow], fractions, *
             row.number: {"day": row.day, "status": row.status, "reason": row.reason}
             for row in fractions
         },
-        new=new,
+        children[Fraction],
     )
 
 
