@@ -12,10 +12,11 @@ import gc
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
@@ -150,12 +151,26 @@ def baseline_record(
 # --- follow-up scans ---------------------------------------------------------------------------
 
 
-def _check_follow_up(patient: Patient, scan_date: date, assessment: ImagingAssessment | None):
-    # The baseline scan and any other scan on the same day, in one query.
-    others = patient.assessments.filter(Q(is_baseline=True) | Q(scan_date=scan_date))
-    if assessment is not None:
-        others = others.exclude(pk=assessment.pk)
-    rows = list(others.order_by().values_list("is_baseline", "scan_date"))
+def _check_follow_up(
+    patient: Patient,
+    scan_date: date,
+    assessment: ImagingAssessment | None,
+    scans: list[ImagingAssessment] | None = None,
+):
+    """A follow-up scan comes after the baseline and on a day without another scan of the
+    patient. ``scans``: the patient's scans, if the caller has read them (else one query)."""
+    if scans is None:  # the baseline scan and any other scan on the same day, in one query
+        others = patient.assessments.filter(Q(is_baseline=True) | Q(scan_date=scan_date))
+        if assessment is not None:
+            others = others.exclude(pk=assessment.pk)
+        rows = list(others.order_by().values_list("is_baseline", "scan_date"))
+    else:
+        rows = [
+            (s.is_baseline, s.scan_date)
+            for s in scans
+            if (s.is_baseline or s.scan_date == scan_date)
+            and (assessment is None or s.pk != assessment.pk)
+        ]
     baseline = next((day for is_baseline, day in rows if is_baseline), None)
     if baseline is None:
         raise ValidationError(_("Record the baseline scan first."))
@@ -180,14 +195,16 @@ def assessment_record(
     assessment: ImagingAssessment | None = None,
     reason: str = "",
     known_lesions: list[Lesion] | None = None,
+    known_scans: list[ImagingAssessment] | None = None,
     irecist: bool | None = None,
 ) -> ImagingAssessment:
     """Create (or, with a reason, correct) a follow-up scan; recompute every response.
 
-    ``known_lesions`` (the patient's lesions) and ``irecist`` (whether the arm reports iRECIST)
-    save a query each when the page has just read them."""
+    ``known_lesions`` (the patient's lesions), ``known_scans`` (the patient's scans) and
+    ``irecist`` (whether the arm reports iRECIST) save a query each when the page has just read
+    them."""
     _check_date(patient, scan_date)
-    _check_follow_up(patient, scan_date, assessment)
+    _check_follow_up(patient, scan_date, assessment, known_scans)
     if assessment is not None and not reason.strip():
         raise ValidationError({"reason": _("Give a reason for changing saved data (audit trail).")})
     if known_lesions is None:
@@ -239,34 +256,32 @@ def _check_new_lesions_listed(status: str, lesions, measurements, new_rows) -> N
 def _save_measurements(
     scan, lesions, measurements: dict[int, MeasurementRow], *, new_scan: bool = False
 ) -> None:
-    """Write the scan's measurements that changed: the same few queries for any number of
-    lesions (the triggers audit each row of a bulk write as of a single save)."""
+    """Write the scan's measurements in one statement for any number of lesions: an insert
+    that updates the lesion's row of the scan where there is one (``ON CONFLICT``). A row
+    whose values do not change gets no audit row: the audit triggers fire on a real change
+    only (pghistory's UpdateEvent condition)."""
     fields = ("state", "diameter_mm", "fragments_mm", "coalesced_into", "status")
-    existing = (
-        {} if new_scan else {m.lesion_id: m for m in Measurement.objects.filter(assessment=scan)}
-    )
-    created, changed = [], []
+    rows = []
     for lesion_pk, row in measurements.items():
         _fragments(row.fragments_mm)
-        values: dict[str, Any] = {name: getattr(row, name) for name in fields}
-        current = existing.get(lesion_pk)
-        if current is None:
-            current, bucket = Measurement(assessment=scan, lesion=lesions[lesion_pk]), created
-        elif all(getattr(current, k) == v for k, v in values.items()):
-            continue  # unchanged: no audit row
-        else:
-            bucket = changed
-        for key, value in values.items():
-            setattr(current, key, value)
+        measurement = Measurement(assessment=scan, lesion=lesions[lesion_pk])
+        for name in fields:
+            setattr(measurement, name, getattr(row, name))
         # The scan and lesion were read by the caller (no query to re-check them), and there is
         # one row per lesion of this scan by construction (the unique constraint holds).
-        current.assessment, current.lesion = scan, lesions[lesion_pk]
-        current.full_clean(validate_constraints=False)
-        bucket.append(current)
-    if created:
-        Measurement.objects.bulk_create(created)
-    if changed:
-        Measurement.objects.bulk_update(changed, fields)
+        measurement.full_clean(validate_constraints=False)
+        rows.append(measurement)
+    if not rows:
+        return
+    if new_scan:
+        Measurement.objects.bulk_create(rows)
+        return
+    Measurement.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["assessment", "lesion"],
+        update_fields=list(fields),
+    )
 
 
 def _save_new_lesions(patient: Patient, scan, rows: list[NewLesionRow]) -> None:
@@ -524,79 +539,143 @@ _STORED_RESPONSE = "r.patient_id, " + ", ".join(
 _STORED_TIMEPOINT = ", ".join(f"t.{name}" for name in _TIMEPOINT_COLUMNS)
 
 
-# The reads of :func:`_load`, each with one array parameter (``= ANY(%s)``): an ``IN`` list
-# of thousands of ids costs more to build and parse than the query itself. The patients' and
-# scans' rows are those of _Patient and _Scan, then the stored result.
-_LOAD_SQL = {
-    "patients": (  # and the stored PatientResponse
-        "SELECT p.id, p.enrolled_on, s.response_confirmation_required, s.min_sd_days,"  # noqa: S608
+# The reads of :func:`_load`: two statements, each a UNION ALL of parent rows and child rows
+# (patients and their scans; lesions and their measurements), with one array parameter
+# (``= ANY(%(ids)s)``: an ``IN`` list of thousands of ids costs more to build and parse than the
+# query itself). A row has the columns of both kinds, NULL in those of the other kind: NULLs
+# cost less to send and read than a JOIN's parent columns repeated on each child's row (the
+# stored response on each scan, the lesion on each measurement). No ORDER BY over the union (a
+# sort of every row, stored responses among them): :func:`_split_patients` sorts the scans by
+# patient and date, :func:`_split_lesions` the lesions by the rank the database gives them (in
+# its collation, as ORDER BY would).
+_RESPONSE_AT = len(_Patient._fields)  # patient row: _Patient, then the stored PatientResponse
+_SCAN_AT = _RESPONSE_AT + 1 + len(_RESPONSE_COLUMNS)  # scan row: NULLs, then _Scan,
+_TIMEPOINT_AT = _SCAN_AT + len(_Scan._fields)  # then the stored TimepointResult
+_MROW_SIZE = 7  # measurement row: the _MRow, then NULLs
+_RANK_AT = _MROW_SIZE  # lesion row: its id in the _MRow's lesion_id column, a rank, _Lesion's rest
+_LOAD_SQL = (
+    (  # noqa: S608 - constants
+        "SELECT p.id, p.enrolled_on, s.response_confirmation_required, s.min_sd_days,"
         " s.irecist_new_lesions_block_reset, COALESCE(arm.uses_irecist, false), "
-        + _STORED_RESPONSE
-        + " FROM patients_patient p"
+    )
+    + _STORED_RESPONSE
+    + ", NULL" * (len(_Scan._fields) + len(_TIMEPOINT_COLUMNS))
+    + (
+        " FROM patients_patient p"
         " JOIN studies_studysite ss ON ss.id = p.study_site_id"
         " JOIN studies_study s ON s.id = ss.study_id"
         " LEFT JOIN patients_allocation al ON al.patient_id = p.id"
         " LEFT JOIN studies_arm arm ON arm.id = al.arm_id"
         " LEFT JOIN lesions_patientresponse r ON r.patient_id = p.id"
-        " WHERE p.id = ANY(%s)"
-    ),
-    "scans": (  # and the stored TimepointResult
-        "SELECT a.id, a.patient_id, a.scan_date, a.is_baseline, a.non_target_status,"  # noqa: S608
-        " a.new_lesions, a.non_target_increase, "
-        + _STORED_TIMEPOINT
-        + " FROM lesions_imagingassessment a"
+        " WHERE p.id = ANY(%(ids)s)"
+        " UNION ALL SELECT "
+    )
+    + "NULL, " * _SCAN_AT
+    + (
+        "a.id, a.patient_id, a.scan_date, a.is_baseline, a.non_target_status, a.new_lesions,"
+        " a.non_target_increase, "
+    )
+    + _STORED_TIMEPOINT
+    + (
+        " FROM lesions_imagingassessment a"
         " LEFT JOIN lesions_timepointresult t ON t.assessment_id = a.id"
-        " WHERE a.patient_id = ANY(%s) ORDER BY a.patient_id, a.scan_date"
+        " WHERE a.patient_id = ANY(%(ids)s)"
     ),
-    "lesions": (
-        "SELECT id, patient_id, label, organ, is_node, category, planned_for_sbrt, new_is_target"
-        " FROM lesions_lesion WHERE patient_id = ANY(%s) ORDER BY patient_id, category, label"
-    ),
-    "measurements": (
+    (
         "SELECT m.assessment_id, m.lesion_id, m.state, m.diameter_mm::text, m.fragments_mm,"
-        " m.coalesced_into_id, m.status FROM lesions_measurement m"
-        " JOIN lesions_lesion le ON le.id = m.lesion_id WHERE le.patient_id = ANY(%s)"
+        " m.coalesced_into_id, m.status"
+    )
+    + ", NULL" * len(_Lesion._fields)  # the rank, then _Lesion but its id
+    + (
+        " FROM lesions_measurement m JOIN lesions_lesion le ON le.id = m.lesion_id"
+        " WHERE le.patient_id = ANY(%(ids)s)"
+        " UNION ALL SELECT NULL, id"
+    )
+    + ", NULL" * (_MROW_SIZE - 2)
+    + (
+        ", row_number() OVER (ORDER BY patient_id, category, label), patient_id, label,"
+        " organ, is_node, category, planned_for_sbrt, new_is_target"
+        " FROM lesions_lesion WHERE patient_id = ANY(%(ids)s)"
     ),
-}
+)
+_SCAN_ORDER = itemgetter(_SCAN_AT + 1, _SCAN_AT + 2)  # (patient, scan date): unique
 
 
 def _load(patient_ids: list[int]) -> _Loaded:
-    """Everything the engines read and the results stored, for any number of patients: four
+    """Everything the engines read and the results stored, for any number of patients: two
     queries sent at once (one round trip: psycopg's pipeline mode)."""
     connection.ensure_connection()
-    with ExitStack() as stack:
-        cursors = {name: stack.enter_context(connection.cursor()) for name in _LOAD_SQL}
+    params = {"ids": patient_ids}
+    with connection.cursor() as patients_cursor, connection.cursor() as lesions_cursor:
         with connection.connection.pipeline():
-            for name, cursor in cursors.items():
-                cursor.execute(_LOAD_SQL[name], [patient_ids])
-        rows = {name: cursor.fetchall() for name, cursor in cursors.items()}
-    patients, stored_responses = _split(rows["patients"], len(_Patient._fields))
-    scans, stored_timepoints = _split(rows["scans"], len(_Scan._fields))
-    scans_of: dict[int, list[_Scan]] = {}
-    for row in scans:
-        scans_of.setdefault(row[1], []).append(_Scan._make(row))
-    lesions = {row[0]: _Lesion._make(row) for row in rows["lesions"]}
-    lesions_of: dict[int, list[_Lesion]] = {}
-    for le in lesions.values():
-        lesions_of.setdefault(le.patient_id, []).append(le)
-    by_scan: dict[int, list[_MRow]] = {}
-    for row in rows["measurements"]:
-        by_scan.setdefault(row[0], []).append(row)
+            patients_cursor.execute(_LOAD_SQL[0], params)
+            lesions_cursor.execute(_LOAD_SQL[1], params)
+        patient_rows = patients_cursor.fetchall()
+        lesion_rows = lesions_cursor.fetchall()
+    patients, scans_of, stored_timepoints, stored_responses = _split_patients(patient_rows)
+    lesions, lesions_of, by_scan = _split_lesions(lesion_rows)
     return _Loaded(
-        {row[0]: _Patient._make(row) for row in patients},
-        scans_of,
-        lesions,
-        lesions_of,
-        by_scan,
-        stored_timepoints,
-        stored_responses,
+        patients, scans_of, lesions, lesions_of, by_scan, stored_timepoints, stored_responses
     )
 
 
-def _split(rows: list[tuple], at: int) -> tuple[list[tuple], list[tuple]]:
-    """Rows read with their stored result joined from column ``at``: (the rows' own columns,
-    the stored results, for the rows that have one)."""
-    return [row[:at] for row in rows], [row[at:] for row in rows if row[at] is not None]
+def _split_patients(rows: list[tuple]) -> tuple[dict, dict, list, list]:
+    """(patients, scans_of, stored_timepoints, stored_responses) of the first query's rows:
+    the scans by patient and date, the stored timepoints in the same order."""
+    patients: dict[int, _Patient] = {}
+    stored_responses = []
+    scan_rows = []
+    at, scan_at, timepoint_at = _RESPONSE_AT, _SCAN_AT, _TIMEPOINT_AT
+    for row in rows:
+        if row[0] is None:
+            scan_rows.append(row)
+        else:
+            patients[row[0]] = _Patient._make(row[:at])
+            if row[at] is not None:
+                stored_responses.append(row[at:scan_at])
+    scan_rows.sort(key=_SCAN_ORDER)
+    scans_of: dict[int, list[_Scan]] = {}
+    stored_timepoints = []
+    scans: list[_Scan] = []
+    patient_id = None
+    for row in scan_rows:
+        if row[scan_at + 1] != patient_id:
+            patient_id = row[scan_at + 1]
+            scans = scans_of[patient_id] = []
+        scans.append(_Scan._make(row[scan_at:timepoint_at]))
+        if row[timepoint_at] is not None:
+            stored_timepoints.append(row[timepoint_at:])
+    return patients, scans_of, stored_timepoints, stored_responses
+
+
+def _split_lesions(rows: list[tuple]) -> tuple[dict, dict, dict]:
+    """(lesions, lesions_of, by_scan) of the second query's rows: the lesions by patient,
+    category and label (their rank)."""
+    by_scan: dict[int, list[_MRow]] = {}
+    lesion_rows = []
+    size = _MROW_SIZE
+    for row in rows:
+        if row[0] is None:
+            lesion_rows.append(row)
+            continue
+        measurement = row[:size]
+        found = by_scan.get(row[0])
+        if found is None:
+            by_scan[row[0]] = [measurement]
+        else:
+            found.append(measurement)
+    lesion_rows.sort(key=itemgetter(_RANK_AT))
+    lesions: dict[int, _Lesion] = {}
+    lesions_of: dict[int, list[_Lesion]] = {}
+    of_patient: list[_Lesion] = []
+    patient_id = None
+    for row in lesion_rows:
+        lesion = lesions[row[1]] = _Lesion(row[1], *row[_RANK_AT + 1 :])
+        if lesion.patient_id != patient_id:
+            patient_id = lesion.patient_id
+            of_patient = lesions_of[patient_id] = []
+        of_patient.append(lesion)
+    return lesions, lesions_of, by_scan
 
 
 def _evaluate(patient: _Patient, inputs: _Inputs):

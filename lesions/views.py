@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from decimal import Decimal
 
 from django.contrib import messages
@@ -32,6 +31,8 @@ from lesions.models import (
 from patients.models import Allocation, Patient
 from studies.access import scope_for, site_q
 from studies.blinding import sees_allocation
+from studies.compiled import CompiledQuery
+from studies.jsonrows import from_json_rows, json_rows
 from studies.lookups import get_patient_for_user, get_study_for_user, get_study_site_for_user
 from studies.roles import DATA_ENTRY_ROLES
 
@@ -205,41 +206,59 @@ def _measurement_forms(
     return forms
 
 
-@functools.cache
-def _reports_irecist() -> Subquery:
-    """Whether the arm of a lesion's patient reports iRECIST, built once per process
-    (``annotate`` resolves a copy: the cached expression is never changed)."""
-    return Subquery(
-        Allocation.objects.filter(patient=OuterRef("patient")).values("arm__uses_irecist")[:1]
+def _lesions_query(patient_pk: int):
+    """The patient's lesions, each with whether the arm of the patient reports iRECIST."""
+    arm_irecist = Allocation.objects.filter(patient=OuterRef("patient")).values("arm__uses_irecist")
+    return (
+        Lesion.objects.filter(patient_id=patient_pk)
+        .annotate(reports_irecist=Subquery(arm_irecist[:1]))
+        .order_by("category", "label", "pk")
     )
+
+
+def _scans_query(patient_pk: int):
+    """The patient's scans, each with its measurements (JSON rows: studies/jsonrows.py)."""
+    return (
+        ImagingAssessment.objects.filter(patient_id=patient_pk)
+        .annotate(
+            measured=json_rows(Measurement.objects.filter(assessment=OuterRef("pk")).order_by("pk"))
+        )
+        .order_by("scan_date", "pk")
+    )
+
+
+# Compiled once per process (studies/compiled.py): building their SQL costs more than running it.
+_LESIONS = CompiledQuery(_lesions_query)
+_SCANS = CompiledQuery(_scans_query)
 
 
 def _patient_imaging(patient, scan_pk: int | None):
-    """The patient's lesions, every measurement with its scan, the follow-up scan ``scan_pk``
-    (404 if it is not one of the patient's), and whether the arm reports iRECIST: in two queries
-    (a third only for a scan without any measurement)."""
-    lesions = list(patient.lesions.annotate(reports_irecist=_reports_irecist()))
-    measurements = list(
-        Measurement.objects.filter(assessment__patient=patient).select_related("assessment")
-    )
-    for m in measurements:
-        m.scan_on = m.assessment.scan_date
+    """The patient's lesions, scans and every measurement, the follow-up scan ``scan_pk`` (404
+    if it is not one of the patient's), and whether the arm reports iRECIST: in two queries.
+
+    The measurements carry ``scan_on``, the date of their scan."""
+    lesions = _LESIONS.all(patient.pk)
+    scans = _SCANS.all(patient.pk)
+    measurements = []
+    for scan in scans:
+        scan.patient = patient
+        for m in from_json_rows(Measurement, scan.measured):
+            m.assessment, m.scan_on = scan, scan.scan_date
+            measurements.append(m)
     scan = None
     if scan_pk is not None:
-        scan = next((m.assessment for m in measurements if m.assessment_id == scan_pk), None)
-        if scan is None:
-            scan = patient.assessments.filter(pk=scan_pk).first()
+        scan = next((s for s in scans if s.pk == int(scan_pk)), None)
         if scan is None or scan.is_baseline:
             raise Http404
     irecist = bool(lesions and lesions[0].reports_irecist)
-    return lesions, measurements, scan, irecist
+    return lesions, measurements, scans, scan, irecist
 
 
 @require_http_methods(["GET", "POST"])
 def scan_edit(request: HttpRequest, patient_pk: int, scan_pk: int | None = None) -> HttpResponse:
     patient = get_patient_for_user(request.user, patient_pk, write=True)
     data = request.POST or None
-    lesions, measured, scan, irecist = _patient_imaging(patient, scan_pk)
+    lesions, measured, scans, scan, irecist = _patient_imaging(patient, scan_pk)
     form = ScanForm(
         data,
         instance=scan,
@@ -254,7 +273,8 @@ def scan_edit(request: HttpRequest, patient_pk: int, scan_pk: int | None = None)
         try:
             # The arm's iRECIST flag came with the lesions (none: the service reads it).
             flag = irecist if lesions else None
-            _save_scan(request, patient, scan, form, measurements, new_lesions, lesions, flag)
+            known = {"known_lesions": lesions, "known_scans": scans, "irecist": flag}
+            _save_scan(request, patient, scan, form, measurements, new_lesions, known)
         except ValidationError as error:
             problems = _errors(error)
         else:
@@ -274,10 +294,11 @@ def scan_edit(request: HttpRequest, patient_pk: int, scan_pk: int | None = None)
     )
 
 
-def _save_scan(request, patient, scan, form, measurements, new_lesions, lesions, irecist):
+def _save_scan(request, patient, scan, form, measurements, new_lesions, known):
+    """Save through the service, with what the page has read (``known``: its lesions, scans
+    and iRECIST flag)."""
     services.assessment_record(
-        known_lesions=lesions,
-        irecist=irecist,
+        **known,
         patient=patient,
         by=request.user,
         assessment=scan,

@@ -7,7 +7,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from studies.audit import history_for
+from lesions.models import Measurement
+from studies.audit import event_model_for, history_for
 from tests.cross import budget_world
 from tests.cross.test_query_budget import SMALL, _edited
 from tests.patients.conftest import investigator, seeds  # noqa: F401 - fixtures
@@ -56,3 +57,20 @@ def test_a_corrected_fraction_is_audited_with_its_reason(seeds, investigator):  
     assert entry.reason == "Transcription error corrected"
     assert entry.user == str(w.investigator)
     assert change.new == fraction.reason
+
+
+def test_a_scan_saved_again_unchanged_writes_no_audit_row(seeds, investigator):  # noqa: F811
+    """The measurements are upserted in one statement: unchanged rows get no audit event."""
+    w = budget_world.build(seeds, investigator, **SMALL)
+    events = event_model_for(Measurement).objects
+    before = events.count()
+    client = Client()
+    client.force_login(w.investigator)
+    url = reverse("scan_edit", kwargs={"patient_pk": w.patient.pk, "scan_pk": w.scan.pk})
+    data = budget_world.form_data(client.get(url).content.decode())
+    data["reason"] = ["Saved again as it was"]
+    assert client.post(url, data).status_code == 302
+    assert events.count() == before
+    data = _edited("scan_edit", data)  # one diameter changed: one audited row
+    assert client.post(url, data).status_code == 302
+    assert events.count() == before + 1
