@@ -30,6 +30,7 @@ from django.apps import apps
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.db.models import Count, Min, OuterRef, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -303,10 +304,22 @@ class SiteCounts:
         return max((timezone.now() - self.oldest_opened_at).days, 0)
 
 
+def _of_site_patients(study_site_id: int) -> RawSQL:
+    """Data queries of the site's patients, as ``patient_id = ANY(ARRAY(<their ids>))``: the
+    planner reads the site's patients, then their queries by index. As a join, it scanned every
+    query of the portfolio (5 ms over 13,000 at size L, against 0.15 ms)."""
+    return RawSQL(  # noqa: S611 - table names of our models; the site id is a parameter
+        f"{DataQuery._meta.db_table}.patient_id = ANY(ARRAY("  # noqa: S608 - table names
+        f"SELECT id FROM {Patient._meta.db_table} WHERE study_site_id = %s))",
+        [study_site_id],
+        output_field=models.BooleanField(),
+    )
+
+
 def site_counts(study_site: StudySite, *, hide_kinds: frozenset[str] = frozenset()) -> SiteCounts:
     """Live queries of a site's patients by status, and when the oldest open one was opened."""
     rows = (
-        DataQuery.objects.filter(patient__study_site=study_site, status__in=LIVE)
+        DataQuery.objects.filter(_of_site_patients(study_site.pk), status__in=LIVE)
         .exclude(form_kind__in=hide_kinds)
         .values("status")
         .annotate(n=Count("pk"), oldest=Min("opened_at"))

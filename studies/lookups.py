@@ -17,11 +17,16 @@ def get_study_for_user(user, pk: int) -> Study:
     return study
 
 
+# A study-site with its study and site, compiled once per process (studies/compiled.py): the
+# scope is checked on the row.
+_STUDY_SITE = CompiledQuery(
+    lambda pk: StudySite.objects.select_related("study", "site").order_by().filter(pk=pk)
+)
+
+
 def get_study_site_for_user(user, pk: int, *, write: bool = False) -> StudySite:
-    study_site = (
-        StudySite.objects.for_user(user).select_related("study", "site").filter(pk=pk).first()
-    )
-    if study_site is None:
+    study_site = _STUDY_SITE.first(int(pk))
+    if study_site is None or not scope_for(user).sees_site(study_site.study_id, study_site.pk):
         raise Http404
     if write:
         require(scope_for(user).has_role(STUDY_MANAGER_ROLES, study_site.study_id))

@@ -19,7 +19,7 @@ from patients.models_dm import DataQuery, QueryMessage
 from studies.access import scope_for
 from studies.audit import history_for
 from studies.roles import Role
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, PatientFactory, StudySiteFactory, UserFactory
 from tests.patients.conftest import today
 
 pytestmark = pytest.mark.django_db
@@ -366,6 +366,9 @@ def test_the_form_shows_its_open_queries_in_one_sql_query(dm, login, django_asse
 def test_the_site_page_shows_the_open_query_count_and_the_oldest_age(dm, login):
     _age(_open(dm), 9)
     _open(dm)
+    # A query of another site's patient is not the site's.
+    other = PatientFactory(study_site=StudySiteFactory(study=dm.site_a.study))
+    DataQuery.objects.create(patient=other, form_kind="lab", object_id=1, opened_at=timezone.now())
     url = reverse("study_site_detail", kwargs={"site_pk": dm.site_a.pk})
     page = login(dm.user("alice_pi")).get(url).content.decode()
     assert 'data-testid="site-queries-panel"' in page

@@ -143,8 +143,9 @@ def test_a_query_whose_shape_depends_on_its_values_is_refused(build):
         CompiledQuery(build).first(1)
 
 
-def test_the_patient_lookup_keeps_its_scope_after_compiling(client):
-    """The compiled patient lookup reads any patient by key: the scope is checked on the row."""
+def test_the_patient_and_site_lookups_keep_their_scope_after_compiling(client):
+    """The compiled lookups read any patient or study-site by key: the scope is checked on the
+    row."""
     mine, other = StudySiteFactory(), StudySiteFactory()
     patient, stranger = PatientFactory(study_site=mine), PatientFactory(study_site=other)
     user = UserFactory()
@@ -154,8 +155,13 @@ def test_the_patient_lookup_keeps_its_scope_after_compiling(client):
     def status(p) -> int:
         return client.get(reverse("patient_detail", kwargs={"patient_pk": p.pk})).status_code
 
+    def site_status(site) -> int:
+        return client.get(reverse("study_site_detail", kwargs={"site_pk": site.pk})).status_code
+
     assert (status(patient), status(stranger)) == (200, 404)
+    assert (site_status(mine), site_status(other)) == (200, 404)
     sponsor = UserFactory()
     MembershipFactory(user=sponsor, study=other.study, study_site=None, role=Role.DATA_MANAGER)
     client.force_login(sponsor)
     assert (status(stranger), status(patient)) == (200, 404)
+    assert (site_status(other), site_status(mine)) == (200, 404)
