@@ -317,3 +317,12 @@ def test_jobs_are_judged_and_jobs_not_run_are_left_out():
     assert "S 11 queries > 5" in reminder and "L 250 ms > 200" in reminder
     assert rows["full-portfolio CSV export"].result == "PASS"
     assert rows["full-portfolio CSV export peak memory"].result == "FAIL (L/S 1.30x > 1.2x)"
+
+
+def test_long_jobs_are_timed_over_as_many_repetitions_as_the_pages():
+    """Issue #9: every figure is a median of at least 5 repetitions (exports and the whole
+    RECIST recomputation included: a job's cold first run is then never its median)."""
+    from bench.run import MIN_REPS
+    from bench.workers import LONG_JOB_REPS
+
+    assert LONG_JOB_REPS >= MIN_REPS
