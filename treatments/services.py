@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -65,8 +65,9 @@ class DeviationsToConfirm(Exception):  # noqa: N818 - a question to the user, no
 _RULES_ATTR = "_oligocrf_sbrt_rules"
 
 
-def _fixed_prescription(patient: Patient) -> Subquery | None:
-    """The arm's fixed prescription of the patient as a subquery (None: known to have none)."""
+def _fixed_prescription(patient: Patient) -> QuerySet[ArmPrescription] | None:
+    """The arm's fixed prescription of the patient, a queryset to read or to use in a subquery
+    (None: the patient is known to have no allocation)."""
     if Patient._meta.get_field("allocation").is_cached(patient):
         allocation = patient.allocation
         if allocation is None:
