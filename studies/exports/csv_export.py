@@ -34,6 +34,7 @@ from studies.exports.sources import (
     ExportContext,
     count_rows,
     fmt,
+    generic_plans,
     sql_row,
     table_rows,
     text_chunks,
@@ -148,7 +149,8 @@ def write_csv(ctx: ExportContext, out: BinaryIO, report=None) -> int:
     """Write the zip to ``out``; returns the number of data rows. Call in the export's language."""
     tables = prepare(ctx)
     progress = Progress(count_rows(ctx, tables) if report else 0, report)
-    with open_zip(out) as zf:
+    aliases = [prepared.table.model._default_manager.db for prepared in tables]
+    with open_zip(out) as zf, generic_plans(aliases):
         for prepared in tables:
             _write_table(zf, ctx, prepared, progress)
         _write_dictionary(zf, tables)

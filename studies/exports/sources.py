@@ -27,7 +27,7 @@ import functools
 import hashlib
 import heapq
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -543,6 +543,35 @@ def _streamed_chunks(
     for patient_ids in batched(ctx.patient_ids, PATIENT_BATCH):
         with hold():
             yield from _stream(db, f"EXECUTE {name}({_ids(patient_ids)})", ctx.chunk_size)
+
+
+@contextmanager
+def generic_plans(aliases: Iterable[str]) -> Iterator[None]:
+    """Inside the block, the export's prepared queries run on generic plans (``plan_cache_mode =
+    force_generic_plan``), planned once per connection; on leaving it, the session's setting again.
+
+    By default PostgreSQL plans each of a prepared query's first five executions anew for its
+    values: a millisecond or two per table, as long as reading a small study's table. A generic
+    plan, made once, joins the study's rows by hashing them. Measured (issue #9, the whole
+    portfolio's CSV export, interleaved runs): 15-18% faster at size S, the same at L, where a few
+    large tables read ~10% slower (a full sort where the custom plan sorts by patient
+    incrementally) for the planning saved on every other. Only prepared statements follow this
+    setting, and only the export's run inside the block (Django does not prepare its queries).
+    """
+    dbs = [connections[alias] for alias in dict.fromkeys(aliases)]
+    dbs = [db for db in dbs if _streams(db)]
+    for db in dbs:
+        with db.cursor() as cursor:
+            cursor.execute("SET plan_cache_mode = force_generic_plan")
+    try:
+        yield
+    finally:
+        for db in dbs:
+            # A failed transaction is rolled back, and the setting made in it with it.
+            status = db.connection.info.transaction_status if db.connection else None
+            if status is not None and status != psycopg.pq.TransactionStatus.INERROR:
+                with db.cursor() as cursor:
+                    cursor.execute("RESET plan_cache_mode")
 
 
 def _prepare(ctx: ExportContext, compiled: Compiled) -> str:

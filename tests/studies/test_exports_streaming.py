@@ -137,3 +137,53 @@ def test_without_streaming_the_tables_are_read_through_server_side_cursors_alike
         export_study(study.s1, dora, "csv", tmp_path / "cursors.zip", blinded=False)
     assert statements.starting("EXECUTE ") == [] and statements.starting("PREPARE ") == []
     assert _members(tmp_path / "streamed.zip") == _members(tmp_path / "cursors.zip")
+
+
+def _plans() -> tuple[int, int]:
+    """(generic, custom): executions of the export's prepared statements on each kind of plan."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0) "
+            "FROM pg_prepared_statements WHERE starts_with(name, %s)",
+            [sources.STATEMENT_PREFIX],
+        )
+        generic, custom = cursor.fetchone()
+    return int(generic), int(custom)
+
+
+def _plan_cache_mode() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        return cursor.fetchone()[0]
+
+
+def test_the_prepared_queries_run_on_generic_plans_and_the_session_setting_is_restored(
+    study, tmp_path
+):
+    dora = study.user("dora_datamanager")
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    assert _plan_cache_mode() == "auto"
+    export_study(study.s1, dora, "csv", tmp_path / "1.zip", blinded=False)
+    generic, custom = _plans()
+    # By default the first five executions of each would be planned for their values.
+    assert generic > 10 and custom == 0
+    assert _plan_cache_mode() == "auto"
+    export_study(study.s1, dora, "csv", tmp_path / "2.zip", blinded=False)
+    assert _plans() == (2 * generic, 0)  # each execution on the generic plan
+    assert _members(tmp_path / "1.zip") == _members(tmp_path / "2.zip")
+
+
+def test_the_session_setting_is_restored_when_an_export_fails(study, tmp_path, monkeypatch):
+    from studies.exports import csv_export
+
+    def broken(zf, tables):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(csv_export, "_write_dictionary", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_study(
+            study.s1, study.user("dora_datamanager"), "csv", tmp_path / "x.zip", blinded=False
+        )
+    assert _plan_cache_mode() == "auto"
+    assert not (tmp_path / "x.zip").exists()
