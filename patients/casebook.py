@@ -18,9 +18,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property
+from functools import cached_property, lru_cache
 
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils import formats
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from patients.casebook_forms import (  # noqa: F401 - also re-exported as casebook.<name>
@@ -57,28 +59,61 @@ FORM_MODELS: dict[str, str] = {
 ARM_REVEALING_KINDS = frozenset({FormKind.DRUG})
 
 
+#: The page of each kind of form kept per record: (URL name, its keyword for the record).
+_BY_OBJECT = {
+    FormKind.ASSESSMENT: ("scan_edit", "scan_pk"),
+    FormKind.COURSE: ("course_edit", "course_pk"),
+    FormKind.LINE: ("line_edit", "line_pk"),
+    FormKind.DRUG: ("cycle_edit", "cycle_pk"),
+    FormKind.AE: ("ae_edit", "ae_pk"),
+    FormKind.LAB: ("lab_edit", "lab_pk"),
+}
+#: The page of each kind of form kept once per patient.
+_BY_PATIENT = {
+    FormKind.ELIGIBILITY: "patient_facts",
+    FormKind.CONSENT: "patient_consent",
+    FormKind.BASELINE: "baseline_edit",
+    FormKind.OFF_STUDY: "patient_status",
+}
+#: Stand for the keys while a form's URL is reversed once (:func:`_url_template`).
+_PATIENT_MARK, _OBJECT_MARK = 918273645, 546372819
+
+
+@lru_cache(maxsize=64)
+def _url_template(name: str, kwarg: str | None, _prefix: str, _urlconf) -> str:
+    """The URL of ``name`` with ``{patient}`` (and ``{record}``) for its keys: reversed once per
+    URL name, script prefix and URLconf (a casebook links each of its ~100 forms twice, and
+    ``reverse()`` is some tens of microseconds)."""
+    kwargs = {"patient_pk": _PATIENT_MARK}
+    if kwarg:
+        kwargs[kwarg] = _OBJECT_MARK
+    url = reverse(name, kwargs=kwargs)
+    return url.replace(str(_PATIENT_MARK), "{patient}").replace(str(_OBJECT_MARK), "{record}")
+
+
+def _reversed(name: str, kwarg: str | None, patient_pk: int, object_id: int | None = None) -> str:
+    template = _url_template(name, kwarg, get_script_prefix(), get_urlconf())
+    return template.format(patient=int(patient_pk), record=int(object_id or 0))
+
+
 def form_url(kind: str, patient_pk: int, object_id: int | None) -> str:
     """The page where the form is entered (or read)."""
-    by_object = {
-        FormKind.ASSESSMENT: ("scan_edit", "scan_pk"),
-        FormKind.COURSE: ("course_edit", "course_pk"),
-        FormKind.LINE: ("line_edit", "line_pk"),
-        FormKind.DRUG: ("cycle_edit", "cycle_pk"),
-        FormKind.AE: ("ae_edit", "ae_pk"),
-        FormKind.LAB: ("lab_edit", "lab_pk"),
-    }
-    by_patient = {
-        FormKind.ELIGIBILITY: "patient_facts",
-        FormKind.CONSENT: "patient_consent",
-        FormKind.BASELINE: "baseline_edit",
-        FormKind.OFF_STUDY: "patient_status",
-    }
-    if kind in by_object and object_id is not None:
-        name, kwarg = by_object[kind]
-        return reverse(name, kwargs={"patient_pk": patient_pk, kwarg: object_id})
-    if kind in by_patient:
-        return reverse(by_patient[kind], kwargs={"patient_pk": patient_pk})
-    return reverse("casebook", kwargs={"patient_pk": patient_pk})
+    if kind in _BY_OBJECT and object_id is not None:
+        return _reversed(*_BY_OBJECT[kind], patient_pk, object_id)
+    if kind in _BY_PATIENT:
+        return _reversed(_BY_PATIENT[kind], None, patient_pk)
+    return _reversed("casebook", None, patient_pk)
+
+
+@lru_cache(maxsize=4096)
+def _short_date(value: date, _language: str | None) -> str:
+    return formats.date_format(value, "SHORT_DATE_FORMAT")
+
+
+def short_date(value: date | None) -> str:
+    """``value|date:"SHORT_DATE_FORMAT"`` in the active language, formatted once per date and
+    language ("" for no date): a casebook shows some hundred dates, many of them the same."""
+    return "" if value is None else _short_date(value, get_language())
 
 
 def form_label(kind: str) -> str:
@@ -157,6 +192,10 @@ class FormStatus:
     def url(self) -> str:
         return form_url(self.row.kind, self.row.patient_id, self.row.object_id)
 
+    @cached_property  # shown twice too
+    def date_text(self) -> str:
+        return short_date(self.row.on_date)
+
 
 @dataclass(frozen=True)
 class SignatureState:
@@ -171,6 +210,14 @@ class MatrixRow:
     window: tuple[date, date] | None
     visit_status: str
     cells: dict[str, list]  # form kind -> [FormStatus | NOT_STARTED]
+
+    @property
+    def window_text(self) -> tuple[str, str] | None:
+        return (
+            None
+            if self.window is None
+            else (short_date(self.window[0]), short_date(self.window[1]))
+        )
 
 
 @dataclass
