@@ -6,10 +6,11 @@ for yes/no, empty for missing. ``data_dictionary.csv`` lists every column of eve
 type, description and codes.
 
 Each line is written by PostgreSQL (``sql.csv_line``: quoting, labels, CRLF), a chunk of lines at
-a time; a table with a column only Python formats goes through ``csv.writer``. The tables are
-read one after the other, each streamed by the server (``sources.text_chunks``): the progress of
-the export is reported between its statements. The data dictionary is written once per process
-for the same tables, codes and language.
+a time, and goes into the zip as the UTF-8 bytes the server sent; a table with a column only
+Python formats goes through ``csv.writer``. The tables are read one after the other, each
+streamed by the server, the next statement sent while the file before is being written
+(``sources.chained_chunks``); the progress of the export is reported between statements. The
+data dictionary is written once per process for the same tables, codes and language.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import BinaryIO
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from studies.exports import sql
+from studies.exports import sources, sql
 from studies.exports.sources import (
     FIRST_VALUE,
     KEY_COLUMNS,
@@ -104,6 +105,39 @@ def _write_table(zf: zipfile.ZipFile, ctx: ExportContext, prepared: Prepared, pr
                 progress.add(count)
 
 
+def _header_bytes(prepared: Prepared) -> bytes:
+    text = io.StringIO()
+    csv_writer(text).writerow(header(prepared))
+    return text.getvalue().encode()
+
+
+def _write_chained(zf: zipfile.ZipFile, ctx: ExportContext, tables: list[Prepared], progress):
+    """Every file, the lines of the tables PostgreSQL formats read one statement after the other
+    (``sources.chained_chunks``: each statement sent while the file before is being written)."""
+    compiled = []
+    for prepared in tables:
+        row = sql_row(prepared)
+        tokens = (lambda p=prepared, r=row: _line_tokens(p, r)) if row is not None else None
+        what = ("csv", row.iso_dates) if row is not None else None
+        compiled.append(None if row is None else sources.compiled(ctx, prepared, what, tokens))
+    member = None
+    for index, chunk in sources.chained_chunks(ctx, compiled, progress.held, progress.due):
+        prepared = tables[index]
+        if compiled[index] is None:  # formatted here; the connection is idle
+            _write_table(zf, ctx, prepared, progress)
+            continue
+        if member is None:
+            member = zf.open(f"{prepared.name}.csv", "w", force_zip64=True)
+            member.write(_header_bytes(prepared))
+        if chunk is None:
+            member.close()
+            member = None
+            continue
+        text, rows = chunk
+        member.write(text)
+        progress.add(rows)
+
+
 def _write_dictionary(zf: zipfile.ZipFile, tables: list[Prepared]) -> None:
     with zip_text(zf, DICTIONARY) as text:
         csv_writer(text).writerow(["file", "column", "type", "description", "codes"])
@@ -151,7 +185,10 @@ def write_csv(ctx: ExportContext, out: BinaryIO, report=None) -> int:
     progress = Progress(count_rows(ctx, tables) if report else 0, report)
     aliases = [prepared.table.model._default_manager.db for prepared in tables]
     with open_zip(out) as zf, generic_plans(aliases):
-        for prepared in tables:
-            _write_table(zf, ctx, prepared, progress)
+        if len(set(aliases)) == 1 and sources.chains(aliases[0]):  # one database, streamed
+            _write_chained(zf, ctx, tables, progress)
+        else:
+            for prepared in tables:
+                _write_table(zf, ctx, prepared, progress)
         _write_dictionary(zf, tables)
     return progress.rows

@@ -67,6 +67,10 @@ class Progress:
             self._last = now
             self._report(self.percent, self.rows)
 
+    def due(self) -> bool:
+        """Whether a report would be made now."""
+        return self._report is not None and time.monotonic() - self._last >= self._every
+
     @contextmanager
     def held(self) -> Iterator[None]:
         """No report inside the block (a streamed query holds the connection the report would

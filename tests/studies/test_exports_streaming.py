@@ -187,3 +187,107 @@ def test_the_session_setting_is_restored_when_an_export_fails(study, tmp_path, m
         )
     assert _plan_cache_mode() == "auto"
     assert not (tmp_path / "x.zip").exists()
+
+
+# --- the statements chained one after the other (sources.chained_chunks) ------------------------
+
+
+def _chain(study, names: list[str | None]):
+    """The context of Dora's export and, for each name, its table's compiled CSV query (None for
+    a table formatted in Python)."""
+    from studies.exports import csv_export
+    from studies.exports.tables import prepare
+
+    ctx = sources.make_context(study.s1, study.user("dora_datamanager"), blinded=False)
+    by_name = {prepared.name: prepared for prepared in prepare(ctx)}
+    compiled = []
+    for name in names:
+        if name is None:
+            compiled.append(None)
+            continue
+        prepared = by_name[name]
+        row = sources.sql_row(prepared)
+        tokens = lambda p=prepared, r=row: csv_export._line_tokens(p, r)  # noqa: E731
+        compiled.append(sources.compiled(ctx, prepared, ("csv", row.iso_dates), tokens))
+    return ctx, compiled
+
+
+class Log:
+    """What happened, in order: statements sent (execute wrapper) and items handed over."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        if sql.startswith("EXECUTE "):
+            self.events.append(("sent", sql))
+        return execute(sql, params, many, context)
+
+    def read(self, chunks) -> None:
+        for index, chunk in chunks:
+            self.events.append(("end", index) if chunk is None else ("rows", index, chunk[1]))
+
+    def position(self, event) -> int:
+        return self.events.index(event)
+
+
+def _nothing_held():
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+def test_the_next_statement_is_sent_before_the_last_rows_of_the_one_before_are_handed_over(study):
+    ctx, compiled = _chain(study, ["consent", "lesions", None, "labs"])
+    log = Log()
+    with connection.execute_wrapper(log):
+        log.read(sources.chained_chunks(ctx, compiled, _nothing_held))
+    sent = [e for e in log.events if e[0] == "sent"]
+    assert len(sent) == 3
+    rows = {index: sum(e[2] for e in log.events if e[:2] == ("rows", index)) for index in range(4)}
+    assert rows == {0: 4, 1: 12, 2: 0, 3: 12}
+    # Lesions were sent before the consents were handed over: PostgreSQL reads them meanwhile.
+    assert log.position(sent[1]) < log.position(("rows", 0, 4)) < log.position(("end", 0))
+    # Not across the table formatted in Python: the caller reads it on an idle connection.
+    assert log.position(("end", 2)) < log.position(sent[2])
+    assert [e for e in log.events if e[0] == "end"] == [("end", i) for i in range(4)]
+
+
+def test_no_statement_is_sent_ahead_while_a_progress_report_is_due(study):
+    ctx, compiled = _chain(study, ["consent", "lesions", "labs"])
+    log = Log()
+    with connection.execute_wrapper(log):
+        log.read(sources.chained_chunks(ctx, compiled, _nothing_held, pause=lambda: True))
+    sent = [e for e in log.events if e[0] == "sent"]
+    for index in (0, 1):
+        assert log.position(("end", index)) < log.position(sent[index + 1])
+
+
+def test_a_failed_statement_is_a_database_error_and_leaves_the_connection_usable(study):
+    from django.db import DatabaseError, transaction
+
+    ctx, compiled = _chain(study, ["consent", "lesions"])
+    failing = sources.Compiled(
+        compiled[1].alias, "SELECT (1 / (cardinality(", "::bigint[]) - 4))::text AS export_text"
+    )
+    chunks = sources.chained_chunks(ctx, [compiled[0], failing], _nothing_held)
+    with pytest.raises(DatabaseError, match="division by zero"), transaction.atomic():
+        list(chunks)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
+
+
+def test_a_reader_that_stops_early_leaves_the_connection_usable(study):
+    ctx, compiled = _chain(study, ["consent", "lesions", "labs"])
+    slow = sources.Compiled(  # still running when the reader stops
+        compiled[1].alias,
+        "SELECT pg_sleep(0.3)::text || cardinality(",
+        "::bigint[]) AS export_text",
+    )
+    chunks = sources.chained_chunks(ctx, [compiled[0], slow, compiled[2]], _nothing_held)
+    assert next(chunks)[0] == 0  # the slow statement is sent by now
+    chunks.close()  # what is left of it is read and dropped, not cancelled
+    with connection.cursor() as cursor:  # the test's transaction is still usable
+        cursor.execute("SELECT count(*) FROM patients_labresult")
+        assert cursor.fetchone() == (12,)
