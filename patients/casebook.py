@@ -33,6 +33,7 @@ from patients.casebook_forms import (  # noqa: F401 - also re-exported as casebo
     compared_hashes,
     content_hashes,
     current_hashes,
+    form_list,
     form_rows,
     form_rows_status,
     signature_hash,

@@ -161,6 +161,14 @@ FORMS_SQL = (
     + _FORMS_ORDER
 )
 
+# Every form, without its content: which forms a patient has, and their dates.
+FORMS_LIST_SQL = (
+    "SELECT kind, patient_id, object_id, on_date, NULL, complete, NULL, 0 FROM ("
+    + _union(s.select(s.complete) for s in _FORMS.values())
+    + ") AS forms(kind, patient_id, object_id, on_date, complete)"
+    + _FORMS_ORDER
+)
+
 # Every form, without its content, with what the casebook and the worklists show next to each:
 # the hash stored by the source data verification (if any) and the number of queries still open
 # on the form.  Both are looked up by the form's (kind, id), only among the rows of these
@@ -214,6 +222,12 @@ class FormRow(NamedTuple):
 def form_rows(patient_ids: Iterable[int]) -> list[FormRow]:
     """Every form of these patients with its content hash, in one query."""
     return _fetch(FORMS_SQL, patient_ids)
+
+
+def form_list(patient_ids: Iterable[int]) -> list[FormRow]:
+    """Every form of these patients, in one query, without hash, verification or open queries:
+    which forms there are (a new query chooses one), not what they hold."""
+    return _fetch(FORMS_LIST_SQL, patient_ids)
 
 
 def form_rows_status(patient_ids: Iterable[int]) -> list[FormRow]:

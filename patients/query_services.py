@@ -138,7 +138,7 @@ def check_open(*, patient: Patient, form_kind: str, object_id, field: str, by) -
         raise ValidationError({"form_kind": _("Choose a form.")})
     if form_kind in hidden_kinds(by, patient):
         raise ValidationError({"object_id": _("This form does not exist for this patient.")})
-    forms = {row.key for row in casebook.form_rows([patient.pk])}
+    forms = {row.key for row in casebook.form_list([patient.pk])}
     if (form_kind, object_id) not in forms:
         raise ValidationError({"object_id": _("This form does not exist for this patient.")})
     if field and field not in dict(field_choices(form_kind)):

@@ -100,7 +100,7 @@ def query_new(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = get_patient_for_user(request.user, patient_pk)
     require(query_services.can_manage(request.user, patient))
     hidden = query_services.hidden_kinds(request.user, patient)
-    rows = [row for row in casebook.form_rows([patient.pk]) if row.kind not in hidden]
+    rows = [row for row in casebook.form_list([patient.pk]) if row.kind not in hidden]
     kind, initial = _prefill(request, rows)
     form = QueryOpenForm(request.POST or None, rows=rows, kind=kind, initial=initial)
     if request.method == "POST" and form.is_valid():

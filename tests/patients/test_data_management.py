@@ -75,6 +75,15 @@ def test_the_casebook_lists_each_form_with_its_status_and_the_expected_missing_o
     assert ("eligibility", casebook.MISSING) in issues and ("baseline", casebook.MISSING) in issues
 
 
+def test_the_list_of_forms_is_every_form_with_its_hash_less_the_hash(dm):
+    ids = [dm.patient_a.pk, dm.patient_b.pk]
+    hashed = casebook.form_rows(ids)
+    listed = casebook.form_list(ids)
+    assert len(hashed) >= 3  # the consent and the two labs
+    assert [row._replace(hash=None) for row in hashed] == listed
+    assert all(row.hash is None and row.verified_hash is None for row in listed)
+
+
 def test_the_content_hash_changes_with_any_value_and_only_then(dm):
     before = casebook.current_hashes(dm.patient_a.pk)
     assert casebook.current_hashes(dm.patient_a.pk) == before
