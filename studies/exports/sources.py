@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import heapq
-import selectors
+import select
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -642,8 +642,8 @@ class _Wire:
         self.db, self.size = db, size
         self.pgconn = db.connection.pgconn
         self.busy = False  # a statement sent whose results are not all read
-        self.readable = selectors.DefaultSelector()  # epoll here: any descriptor number
-        self.readable.register(self.pgconn.socket, selectors.EVENT_READ)
+        self.readable = select.poll()  # any descriptor number (select() stops at 1023)
+        self.readable.register(self.pgconn.socket, select.POLLIN)
 
     def send(self, statement: str) -> None:
         """Send ``statement`` (its rows come in chunks of ``size``), through the connection's
@@ -663,7 +663,7 @@ class _Wire:
     def _result(self):
         pgconn = self.pgconn
         while pgconn.is_busy():
-            self.readable.select()
+            self.readable.poll()
             pgconn.consume_input()
         return pgconn.get_result()
 
@@ -688,11 +688,8 @@ class _Wire:
     def discard(self) -> None:
         """Read and drop what is left of the statement sent (its reader went away): cancelling it
         would abort the transaction it runs in, if any; it reads one batch of patients at most."""
-        try:
-            if self.busy:
-                self._finish()
-        finally:
-            self.readable.close()
+        if self.busy:
+            self._finish()
 
 
 def _executions(ctx: ExportContext, tables: Sequence[Compiled | None]) -> list[tuple[int, str]]:
