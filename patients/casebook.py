@@ -92,7 +92,9 @@ def _url_template(name: str, kwarg: str | None, _prefix: str, _urlconf) -> str:
     return url.replace(str(_PATIENT_MARK), "{patient}").replace(str(_OBJECT_MARK), "{record}")
 
 
-def _reversed(name: str, kwarg: str | None, patient_pk: int, object_id: int | None = None) -> str:
+def patient_url(name: str, kwarg: str | None, patient_pk: int, object_id: int | None = None) -> str:
+    """``reverse(name, kwargs={"patient_pk": patient_pk, kwarg: object_id})`` (``kwarg`` None: the
+    patient's page), from the URL reversed once per name: for pages that link every row."""
     template = _url_template(name, kwarg, get_script_prefix(), get_urlconf())
     return template.format(patient=int(patient_pk), record=int(object_id or 0))
 
@@ -100,10 +102,10 @@ def _reversed(name: str, kwarg: str | None, patient_pk: int, object_id: int | No
 def form_url(kind: str, patient_pk: int, object_id: int | None) -> str:
     """The page where the form is entered (or read)."""
     if kind in _BY_OBJECT and object_id is not None:
-        return _reversed(*_BY_OBJECT[kind], patient_pk, object_id)
+        return patient_url(*_BY_OBJECT[kind], patient_pk, object_id)
     if kind in _BY_PATIENT:
-        return _reversed(_BY_PATIENT[kind], None, patient_pk)
-    return _reversed("casebook", None, patient_pk)
+        return patient_url(_BY_PATIENT[kind], None, patient_pk)
+    return patient_url("casebook", None, patient_pk)
 
 
 @lru_cache(maxsize=4096)

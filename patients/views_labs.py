@@ -15,7 +15,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from patients import lab_charts, lab_services, labunits, lymphopenia
+from patients import casebook, lab_charts, lab_services, labunits, lymphopenia
 from patients.lab_forms import LabCorrectionForm, LabSampleForm, NormalRangesForm
 from patients.models_safety import Analyte, LabResult, NormalRange
 from studies.access import require, scope_for
@@ -116,9 +116,13 @@ def patient_labs(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = get_patient_for_user(request.user, patient_pk)
     results = list(LabResult.objects.filter(patient=patient).order_by("sampled_on", "analyte"))
     sbrt = lab_services.sbrt_dates([patient.pk]).get(patient.pk)
+    labels = {code: str(label) for code, label in Analyte.choices}  # translated once
     rows = [
         {
             "result": r,
+            "date": casebook.short_date(r.sampled_on),
+            "analyte": labels.get(r.analyte, r.analyte),
+            "edit_url": casebook.patient_url("lab_edit", "lab_pk", patient.pk, r.pk),
             "when": _relative(r.sampled_on, sbrt),
             "problem": _problem_text(r.grade_problem) if r.grade_problem else "",
         }
