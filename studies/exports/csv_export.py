@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterator
+from contextlib import closing
 from itertools import batched
 from typing import BinaryIO
 
@@ -120,22 +121,35 @@ def _write_chained(zf: zipfile.ZipFile, ctx: ExportContext, tables: list[Prepare
         tokens = (lambda p=prepared, r=row: _line_tokens(p, r)) if row is not None else None
         what = ("csv", row.iso_dates) if row is not None else None
         compiled.append(None if row is None else sources.compiled(ctx, prepared, what, tokens))
+    chunks = sources.chained_chunks(ctx, compiled, progress.held, progress.due)
+    # Closed on the way out, a failure here included: the statement it may have sent ahead is
+    # read off before anything else runs on the connection.
+    with closing(chunks):
+        _write_chunks(zf, ctx, tables, compiled, chunks, progress)
+
+
+def _write_chunks(zf, ctx, tables, compiled, chunks, progress) -> None:
+    """Each table's file from the chunks of ``chained_chunks`` (a Python table when handed)."""
     member = None
-    for index, chunk in sources.chained_chunks(ctx, compiled, progress.held, progress.due):
-        prepared = tables[index]
-        if compiled[index] is None:  # formatted here; the connection is idle
-            _write_table(zf, ctx, prepared, progress)
-            continue
-        if member is None:
-            member = zf.open(f"{prepared.name}.csv", "w", force_zip64=True)
-            member.write(_header_bytes(prepared))
-        if chunk is None:
+    try:
+        for index, chunk in chunks:
+            prepared = tables[index]
+            if compiled[index] is None:  # formatted here; the connection is idle
+                _write_table(zf, ctx, prepared, progress)
+                continue
+            if member is None:
+                member = zf.open(f"{prepared.name}.csv", "w", force_zip64=True)
+                member.write(_header_bytes(prepared))
+            if chunk is None:
+                member.close()
+                member = None
+                continue
+            text, rows = chunk
+            member.write(text)
+            progress.add(rows)
+    finally:
+        if member is not None:  # a failure: the zip can close (the part file is deleted)
             member.close()
-            member = None
-            continue
-        text, rows = chunk
-        member.write(text)
-        progress.add(rows)
 
 
 def _write_dictionary(zf: zipfile.ZipFile, tables: list[Prepared]) -> None:

@@ -293,3 +293,27 @@ def test_a_reader_that_stops_early_leaves_the_connection_usable(study):
     with connection.cursor() as cursor:  # the test's transaction is still usable
         cursor.execute("SELECT count(*) FROM patients_labresult")
         assert cursor.fetchone() == (12,)
+
+
+def test_a_failure_while_a_statement_runs_ahead_leaves_the_connection_usable(
+    study, tmp_path, monkeypatch
+):
+    from studies.exports import csv_export
+
+    written = []
+    header = csv_export._header_bytes
+
+    def failing(prepared):
+        written.append(prepared.name)
+        if len(written) == 3:  # by now the next table's statement is sent ahead
+            raise RuntimeError("disk full")
+        return header(prepared)
+
+    monkeypatch.setattr(csv_export, "_header_bytes", failing)
+    dora = study.user("dora_datamanager")
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_study(study.s1, dora, "csv", tmp_path / "x.zip", blinded=False)
+    assert _plan_cache_mode() == "auto"  # reset on a connection free for it
+    monkeypatch.setattr(csv_export, "_header_bytes", header)
+    export_study(study.s1, dora, "csv", tmp_path / "y.zip", blinded=False)
+    assert "labs.csv" in _members(tmp_path / "y.zip")
